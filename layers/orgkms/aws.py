@@ -1,0 +1,87 @@
+"""Wiring: AWS clients, stack outputs and the services built on them.
+
+Clients are built once per process and passed to services, which never create their own.
+"""
+
+import os
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orgkms.config import DEFAULT_STACK_NAME, Settings
+from orgkms.errors import ConfigurationError, OrgNotFound
+from orgkms.registry import OrgRecord, OrgRegistry
+
+CLIENT_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=5)
+
+
+def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
+    """The Outputs of ``stack_name`` as a dict; a clear error if there is no such stack."""
+    try:
+        stacks = cfn.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as err:
+        raise ConfigurationError(
+            f"stack {stack_name!r} not found: deploy it (sam deploy) or start "
+            "'orgkms local serve' and pass --endpoint-url"
+        ) from err
+    except BotoCoreError as err:
+        raise ConfigurationError(f"cannot reach CloudFormation: {err}") from err
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+@dataclass
+class Platform:
+    """Everything orgkms needs in one process, built lazily from one boto3 session."""
+
+    settings: Settings
+    session: boto3.session.Session
+
+    @classmethod
+    def from_stack(
+        cls, stack_name: str = DEFAULT_STACK_NAME, session: boto3.session.Session | None = None
+    ) -> "Platform":
+        session = session or boto3.session.Session()
+        cfn = session.client("cloudformation", config=CLIENT_CONFIG)
+        return cls(Settings.from_outputs(stack_name, stack_outputs(cfn, stack_name)), session)
+
+    @classmethod
+    def from_env(cls) -> "Platform":
+        return cls(Settings.from_env(), boto3.session.Session())
+
+    @property
+    def region(self) -> str:
+        return self.session.region_name or os.environ.get("AWS_REGION", "us-east-1")
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        return _client(self.session, service, region or self.region)
+
+    @cached_property
+    def registry(self) -> OrgRegistry:
+        return OrgRegistry(self.settings.registry_table, self.client("dynamodb"))
+
+    def lookup(self, org_id: str) -> OrgRecord:
+        record = self.registry.get(org_id)
+        if record is None:
+            raise OrgNotFound(f"organization {org_id!r} is not registered")
+        return record
+
+    @cached_property
+    def envelope(self) -> Any:
+        from orgkms.envelope import OrgEnvelope
+
+        return OrgEnvelope(self.lookup, self.settings.cache, self.session._session)
+
+    @cached_property
+    def store(self) -> Any:
+        from orgkms.store import OrgStore
+
+        return OrgStore(self.envelope, self.client("s3"), self.settings.data_bucket)
+
+
+@lru_cache(maxsize=64)
+def _client(session: boto3.session.Session, service: str, region: str) -> Any:
+    return session.client(service, region_name=region, config=CLIENT_CONFIG)

@@ -1,0 +1,325 @@
+"""Envelope encryption per organization, with the AWS Encryption SDK.
+
+What keeps organizations apart:
+
+* every message carries the context ``{OrganizationId, DataType}`` and nothing unique per message,
+  so KMS (and the org key's policy condition) binds each data key to one organization;
+* encrypting uses a strict provider listing only the organization's encrypt key ARN; decrypting
+  uses a strict provider listing only its decrypt key ARNs, both read from the registry: never a
+  discovery provider, never an alias;
+* after the header is read, and before any plaintext is released, the message's context must name
+  the expected organization (and data type, when given): the SDK does not check this, and two
+  organizations on the platform's shared key could otherwise read each other's data;
+* data keys are cached per organization, in a cache of its own bounded by age, messages and
+  bytes; organizations never share a cache, and :meth:`OrgEnvelope.flush` drops one's.
+
+Every refusal raises :class:`~orgkms.errors.DecryptionRefused`, which names only the requested
+organization.
+"""
+
+import io
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import aws_encryption_sdk
+import botocore.session
+from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
+from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
+from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+
+from orgkms.config import CachePolicy
+from orgkms.errors import DecryptionRefused, KeyUnavailable, OrgNotReady
+from orgkms.ids import validate_data_type, validate_org_id
+from orgkms.policy import DATA_TYPE_CONTEXT_KEY, ORG_CONTEXT_KEY
+from orgkms.registry import OrgRecord
+
+# The SDK logs each refused message with a traceback at ERROR. Give its logger a handler of its
+# own so that, where the application configured no logging (a CLI), nothing reaches the terminal;
+# where it did (Lambda), records still propagate to the application's handlers.
+logging.getLogger("aws_encryption_sdk").addHandler(logging.NullHandler())
+
+# Committing, non-signing. See README "Algorithm suite" for why not the signing default.
+ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
+FRAME_LENGTH = 64 * 1024
+CHUNK = 1024 * 1024
+# An org's messages carry one data key copy per key in its decrypt list (at most a few during a
+# re-key); more is refused before any KMS call, so a crafted message cannot fan out KMS requests.
+MAX_ENCRYPTED_DATA_KEYS = 3
+MAX_CACHED_ORGS = 1_000
+# KMS error codes that mean "this organization's key cannot be used right now".
+UNAVAILABLE_CODES = {
+    "DisabledException",
+    "KMSInvalidStateException",
+    "AccessDeniedException",
+    "NotFoundException",
+    "KeyUnavailableException",
+}
+
+
+@dataclass
+class OrgCounters:
+    """What the library did for one organization in this process (for audit and reports)."""
+
+    encrypts: int = 0
+    decrypts: int = 0
+    refusals: int = 0
+
+
+@dataclass
+class _OrgMaterials:
+    record: OrgRecord
+    encrypt_cmm: CachingCryptoMaterialsManager
+    decrypt_cmm: CachingCryptoMaterialsManager
+    cache: Any
+    loaded_at: float
+    counters: OrgCounters = field(default_factory=OrgCounters)
+
+
+class OrgEnvelope:
+    """Encrypt and decrypt organizations' data. One instance per process; thread-safe.
+
+    ``lookup`` returns an organization's registry record (raising ``OrgNotFound``); it is called
+    again once the cache's max age has passed, so key changes reach warm processes within it.
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], OrgRecord],
+        cache_policy: CachePolicy | None = None,
+        botocore_session: botocore.session.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._lookup = lookup
+        self._policy = cache_policy or CachePolicy()
+        self._session = botocore_session or botocore.session.Session()
+        self._session.register("after-call.kms", self._count_kms_call)
+        self._clock = clock
+        self._orgs: OrderedDict[str, _OrgMaterials] = OrderedDict()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._sdk = aws_encryption_sdk.EncryptionSDKClient(
+            commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
+            max_encrypted_data_keys=MAX_ENCRYPTED_DATA_KEYS,
+        )
+        self.kms_calls = 0
+
+    # ----------------------------------------------------------------- public API
+
+    def encrypt(self, org_id: str, data_type: str, plaintext: bytes) -> bytes:
+        """Encrypt ``plaintext`` for ``org_id``; returns an Encryption SDK message."""
+        materials = self._materials(org_id)
+        with self._kms_errors(org_id, materials.record.encrypt_key_arn):
+            ciphertext, _ = self._sdk.encrypt(
+                source=plaintext,
+                materials_manager=materials.encrypt_cmm,
+                encryption_context=_context(org_id, data_type),
+                algorithm=ALGORITHM,
+                frame_length=FRAME_LENGTH,
+            )
+        materials.counters.encrypts += 1
+        return bytes(ciphertext)
+
+    def decrypt(self, org_id: str, ciphertext: bytes, data_type: str | None = None) -> bytes:
+        """Decrypt a message of ``org_id``; refuses anything else with ``DecryptionRefused``."""
+        out = io.BytesIO()
+        self.decrypt_stream(org_id, io.BytesIO(ciphertext), out, data_type)
+        return out.getvalue()
+
+    def encrypt_stream(
+        self, org_id: str, data_type: str, source: IO[bytes], sink: IO[bytes],
+        length: int | None = None,
+    ) -> str:
+        """Encrypt ``source`` into ``sink`` in frames, memory bounded; returns the key ARN used.
+
+        Give ``length`` when known: the data key can then come from the cache.
+        """
+        materials = self._materials(org_id)
+        with self._kms_errors(org_id, materials.record.encrypt_key_arn):
+            with self._sdk.stream(
+                mode="e",
+                source=source,
+                materials_manager=materials.encrypt_cmm,
+                encryption_context=_context(org_id, data_type),
+                algorithm=ALGORITHM,
+                frame_length=FRAME_LENGTH,
+                source_length=length,
+            ) as encryptor:
+                while chunk := encryptor.read(CHUNK):
+                    sink.write(chunk)
+        materials.counters.encrypts += 1
+        return materials.record.encrypt_key_arn
+
+    def open_encrypting_reader(
+        self, org_id: str, data_type: str, source: IO[bytes], length: int | None = None
+    ) -> Any:
+        """A file-like that reads ``source`` encrypted, for uploads that pull (S3 multipart)."""
+        materials = self._materials(org_id)
+        materials.counters.encrypts += 1
+        return self._sdk.stream(
+            mode="e",
+            source=source,
+            materials_manager=materials.encrypt_cmm,
+            encryption_context=_context(org_id, data_type),
+            algorithm=ALGORITHM,
+            frame_length=FRAME_LENGTH,
+            source_length=length,
+        )
+
+    def decrypt_stream(
+        self, org_id: str, source: IO[bytes], sink: IO[bytes], data_type: str | None = None
+    ) -> dict[str, str]:
+        """Decrypt ``source`` into ``sink``; returns the message's encryption context.
+
+        The context is checked before the first byte of plaintext is written. A truncated
+        message fails at its end, after earlier authenticated frames were written: write to a
+        temporary file and keep it only on success when that matters.
+        """
+        validate_org_id(org_id)
+        if data_type is not None:
+            validate_data_type(data_type)
+        materials = self._materials(org_id)
+        self._local.last_kms_error = None
+        try:
+            with self._sdk.stream(
+                mode="d", source=source, materials_manager=materials.decrypt_cmm
+            ) as decryptor:
+                context = dict(decryptor.header.encryption_context)
+                _check_context(org_id, data_type, context)
+                while chunk := decryptor.read(CHUNK):
+                    sink.write(chunk)
+        except (OrgNotReady, KeyUnavailable, OSError):
+            raise
+        except Exception as err:  # noqa: BLE001 - foreign bytes may fail anywhere in the parser
+            code = getattr(self._local, "last_kms_error", None)
+            if code in UNAVAILABLE_CODES and not isinstance(err, _ContextMismatch):
+                raise KeyUnavailable(
+                    f"organization {org_id!r}: KMS refused its key ({code})"
+                ) from None
+            materials.counters.refusals += 1
+            raise DecryptionRefused(org_id) from None
+        materials.counters.decrypts += 1
+        return context
+
+    def flush(self, org_id: str) -> None:
+        """Forget ``org_id``'s cached data keys and registry record in this process."""
+        with self._lock:
+            materials = self._orgs.pop(org_id, None)
+        if materials is not None:
+            materials.cache.clear()
+
+    def counters(self, org_id: str) -> OrgCounters:
+        with self._lock:
+            materials = self._orgs.get(org_id)
+        return materials.counters if materials else OrgCounters()
+
+    def record(self, org_id: str) -> OrgRecord:
+        """The registry record this process currently uses for ``org_id``."""
+        return self._materials(org_id).record
+
+    # ----------------------------------------------------------------- internals
+
+    def _materials(self, org_id: str) -> _OrgMaterials:
+        validate_org_id(org_id)
+        now = self._clock()
+        with self._lock:
+            materials = self._orgs.get(org_id)
+            if materials and now - materials.loaded_at < self._policy.max_age_seconds:
+                self._orgs.move_to_end(org_id)
+                return materials
+        record = self._lookup(org_id)
+        if not record.ready or not record.encrypt_key_arn:
+            raise OrgNotReady(f"organization {org_id!r} has no usable key yet ({record.status})")
+        fresh = self._build(record, now)
+        with self._lock:
+            stale = self._orgs.pop(org_id, None)
+            if stale is not None and stale.record == record:
+                # Same keys: keep the warm data-key cache and counters, refresh the deadline.
+                stale.loaded_at = now
+                fresh = stale
+            elif stale is not None:
+                stale.cache.clear()
+            self._orgs[org_id] = fresh
+            while len(self._orgs) > MAX_CACHED_ORGS:
+                _, evicted = self._orgs.popitem(last=False)
+                evicted.cache.clear()
+        return fresh
+
+    def _build(self, record: OrgRecord, now: float) -> _OrgMaterials:
+        from aws_encryption_sdk.caches.local import LocalCryptoMaterialsCache
+
+        cache = LocalCryptoMaterialsCache(capacity=self._policy.capacity)
+        decrypt_arns = list(dict.fromkeys([*record.decrypt_key_arns, record.encrypt_key_arn]))
+
+        def cmm(key_arns: list[str], role: str) -> CachingCryptoMaterialsManager:
+            provider = StrictAwsKmsMasterKeyProvider(
+                key_ids=key_arns, botocore_session=self._session
+            )
+            return CachingCryptoMaterialsManager(
+                cache=cache,
+                master_key_provider=provider,
+                max_age=float(self._policy.max_age_seconds),
+                max_messages_encrypted=self._policy.max_messages,
+                max_bytes_encrypted=self._policy.max_bytes,
+                partition_name=f"orgkms/{record.org_id}/{role}",
+            )
+
+        return _OrgMaterials(
+            record=record,
+            encrypt_cmm=cmm([record.encrypt_key_arn], "encrypt"),
+            decrypt_cmm=cmm(decrypt_arns, "decrypt"),
+            cache=cache,
+            loaded_at=now,
+        )
+
+    def _count_kms_call(self, parsed: dict[str, Any] | None = None, **_: Any) -> None:
+        self.kms_calls += 1
+        error = (parsed or {}).get("Error") or {}
+        if error.get("Code"):
+            self._local.last_kms_error = error["Code"]
+
+    def _kms_errors(self, org_id: str, key_arn: str) -> "_KmsErrors":
+        self._local.last_kms_error = None
+        return _KmsErrors(self, org_id, key_arn)
+
+
+class _KmsErrors:
+    """Turns the SDK's errors on the encrypt path into orgkms errors naming org and key."""
+
+    def __init__(self, envelope: OrgEnvelope, org_id: str, key_arn: str) -> None:
+        self._envelope = envelope
+        self._org_id = org_id
+        self._key_arn = key_arn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, AWSEncryptionSDKClientError):
+            return False
+        code = getattr(self._envelope._local, "last_kms_error", None) or type(exc).__name__
+        raise KeyUnavailable(
+            f"organization {self._org_id!r}: cannot encrypt under {self._key_arn} ({code})"
+        ) from exc
+
+
+class _ContextMismatch(Exception):
+    pass
+
+
+def _context(org_id: str, data_type: str) -> dict[str, str]:
+    return {ORG_CONTEXT_KEY: validate_org_id(org_id), DATA_TYPE_CONTEXT_KEY: validate_data_type(data_type)}
+
+
+def _check_context(org_id: str, data_type: str | None, context: dict[str, str]) -> None:
+    if context.get(ORG_CONTEXT_KEY) != org_id:
+        raise _ContextMismatch
+    if data_type is not None and context.get(DATA_TYPE_CONTEXT_KEY) != data_type:
+        raise _ContextMismatch
+    if set(context) != {ORG_CONTEXT_KEY, DATA_TYPE_CONTEXT_KEY}:
+        raise _ContextMismatch

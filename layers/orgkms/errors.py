@@ -1,0 +1,50 @@
+"""The one exception hierarchy of orgkms.
+
+Every error a caller can meet derives from :class:`OrgKmsError`. botocore's ``ClientError`` is
+translated at the AWS boundary (``raise ... from err``) into one of these, naming the organization
+and key ARN, never the data.
+"""
+
+
+class OrgKmsError(Exception):
+    """Base class: anything orgkms refuses or fails to do."""
+
+
+class ConfigurationError(OrgKmsError):
+    """A required setting (table, bucket, bus, stack output) is missing or wrong."""
+
+
+class InvalidEvent(OrgKmsError):
+    """A control-plane event that can never succeed: not JSON, unknown type, invalid fields."""
+
+
+class OrgNotFound(OrgKmsError):
+    """The registry has no organization with this id."""
+
+
+class OrgNotReady(OrgKmsError):
+    """The organization exists but its key is not usable yet (still being created)."""
+
+
+class KeyUnavailable(OrgKmsError):
+    """KMS refused to use the organization's key: disabled, pending deletion, or access denied."""
+
+
+class KeyProvisioningError(OrgKmsError):
+    """Creating or configuring an organization key failed; the event is retried."""
+
+
+class DecryptionRefused(OrgKmsError):
+    """The ciphertext cannot be decrypted for the requested organization.
+
+    Raised alike for another organization's message, a different data type, a corrupt, truncated
+    or tampered message, and garbage. The message names only the organization the caller asked
+    for, so it reveals nothing about the plaintext or about any other organization.
+    """
+
+    def __init__(self, org_id: str) -> None:
+        super().__init__(
+            f"ciphertext refused for organization {org_id!r}: it belongs to another organization "
+            "or data type, or it is corrupt or tampered"
+        )
+        self.org_id = org_id

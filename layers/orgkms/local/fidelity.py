@@ -1,0 +1,145 @@
+"""Where moto is laxer than AWS, AWS's documented behaviour, in one place.
+
+Each patch restores one behaviour orgkms relies on; tests that depend on it say so. Listed:
+
+1. KMS Encrypt, Decrypt, GenerateDataKey and ReEncrypt refuse a key that is Disabled
+   (``DisabledException``) or PendingDeletion / PendingImport (``KMSInvalidStateException``);
+   moto lets them succeed.
+2. ScheduleKeyDeletion accepts a waiting period of 7 to 30 days only (``ValidationException``);
+   moto silently ignores other values.
+3. A key ARN naming another account or region is not found (``NotFoundException``); moto
+   resolves it to the local key with the same id. Cross-account access is not emulated at all.
+4. Lambda's SQS poller honours ``ReportBatchItemFailures``: only the failed messages of a batch
+   return to the queue (see :mod:`orgkms.local.runtime`); moto's delivers one message per
+   invocation and ignores the response.
+
+5. EventBridge delivers the whole event to an SQS target, ``account`` included; moto's default
+   target template leaves ``account`` out.
+
+Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
+
+6. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
+   which its tagger cannot read, and keeps ``KeyPolicy`` as an object rather than JSON text.
+
+Not restored (tests cover these with botocore's Stubber instead): key policies and IAM are not
+evaluated; ``Origin=EXTERNAL`` keys are usable before import; CloudTrail LookupEvents.
+"""
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+from moto.events.utils import EventTemplateParser
+from moto.kms.exceptions import NotFoundException, ValidationException
+from moto.kms.models import Key, KmsBackend
+
+_installed = False
+
+
+class DisabledException(JsonRESTError):
+    def __init__(self, key_arn: str) -> None:
+        super().__init__("DisabledException", f"{key_arn} is disabled.")
+
+
+class KMSInvalidStateException(JsonRESTError):
+    def __init__(self, key_arn: str, state: str) -> None:
+        super().__init__("KMSInvalidStateException", f"{key_arn} is pending {state.lower()}.")
+
+
+def _require_usable(backend: KmsBackend, key_id: str) -> None:
+    key = backend.keys[backend.any_id_to_key_id(key_id)]
+    if key.key_state == "Disabled":
+        raise DisabledException(key.arn)
+    if key.key_state in {"PendingDeletion", "PendingImport"}:
+        raise KMSInvalidStateException(key.arn, key.key_state.removeprefix("Pending"))
+
+
+def _require_local_arn(backend: KmsBackend, key_id: str | None) -> None:
+    if not key_id or not key_id.startswith("arn:"):
+        return
+    parts = key_id.split(":")
+    if len(parts) < 6 or parts[3] != backend.region_name or parts[4] != backend.account_id:
+        raise NotFoundException(f"Key '{key_id}' does not exist")
+
+
+def _checked(original: Callable[..., Any], key_arg: str) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, *args: Any, **kwargs: Any) -> Any:
+        key_id = kwargs.get(key_arg)
+        _require_local_arn(self, key_id)
+        if key_id is not None:
+            _require_usable(self, key_id)
+        return original(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _checked_decrypt(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, *args: Any, **kwargs: Any) -> Any:
+        _require_local_arn(self, kwargs.get("key_id"))
+        plaintext, arn = original(self, *args, **kwargs)
+        _require_usable(self, arn)
+        return plaintext, arn
+
+    return wrapper
+
+
+def _checked_deletion(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, key_id: str, pending_window_in_days: int) -> Any:
+        if not 7 <= int(pending_window_in_days) <= 30:
+            raise ValidationException(
+                f"PendingWindowInDays {pending_window_in_days} is not between 7 and 30"
+            )
+        return original(self, key_id, pending_window_in_days)
+
+    return wrapper
+
+
+def _cfn_key_compatible(original: Callable[..., Any]) -> Callable[..., Any]:
+    def create(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
+        region_name: str, **kwargs: Any,
+    ) -> Any:
+        properties = dict(cloudformation_json.get("Properties", {}))
+        properties["Tags"] = [
+            {"TagKey": t["Key"], "TagValue": t["Value"]} for t in properties.get("Tags", [])
+        ]
+        if isinstance(properties.get("KeyPolicy"), dict):
+            properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
+        return original(
+            resource_name, {**cloudformation_json, "Properties": properties}, account_id,
+            region_name, **kwargs,
+        )
+
+    return classmethod(create)  # type: ignore[return-value]
+
+
+def install() -> None:
+    """Patch moto's KMS backend once per process."""
+    global _installed
+    if _installed:
+        return
+    KmsBackend.encrypt = _checked(KmsBackend.encrypt, "key_id")  # type: ignore[method-assign]
+    KmsBackend.generate_data_key = _checked(  # type: ignore[method-assign]
+        KmsBackend.generate_data_key, "key_id"
+    )
+    KmsBackend.re_encrypt = _checked(  # type: ignore[method-assign]
+        KmsBackend.re_encrypt, "destination_key_id"
+    )
+    KmsBackend.decrypt = _checked_decrypt(KmsBackend.decrypt)  # type: ignore[method-assign]
+    KmsBackend.schedule_key_deletion = _checked_deletion(  # type: ignore[method-assign]
+        KmsBackend.schedule_key_deletion
+    )
+    Key.create_from_cloudformation_json = _cfn_key_compatible(  # type: ignore[method-assign]
+        Key.create_from_cloudformation_json
+    )
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = (
+        '{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+        '"account": "<account>", "time": <time>, "region": "<region>", '
+        '"resources": <resources>, "detail": <detail>}'
+    )
+    _installed = True

@@ -1,0 +1,193 @@
+"""Create template.yaml inside moto and keep it running in this process.
+
+Usage::
+
+    with EmbeddedStack() as stack:          # mock_aws is active inside
+        platform = stack.platform()         # the same wiring the CLI and handlers use
+        stack.put_events([...])
+        stack.deliver()                     # Lambda's SQS poller, run until queues are empty
+"""
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.config import default_user_config
+
+from orgkms.aws import Platform
+from orgkms.config import DEFAULT_STACK_NAME
+from orgkms.local import fidelity
+from orgkms.local.runtime import InProcessLambda, SqsPoller
+from orgkms.local.template import (
+    ARTIFACT_BUCKET,
+    load_template,
+    localize_artifacts,
+    placeholder_zip,
+    translate,
+)
+
+REGION = "us-east-1"
+MOTO_CONFIG = {
+    "lambda": {"use_docker": False},
+    "stepfunctions": {"execute_state_machine": True},
+    "batch": {"use_docker": False},
+}
+# Credentials that can reach nothing but the emulator.
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+}
+
+
+def project_root() -> Path:
+    """The folder holding template.yaml: ORGKMS_PROJECT_ROOT, or found from this file or cwd."""
+    candidates = [os.environ.get("ORGKMS_PROJECT_ROOT")]
+    candidates += [str(p) for p in Path(__file__).resolve().parents]
+    candidates += [str(p) for p in [Path.cwd(), *Path.cwd().parents]]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "template.yaml").is_file():
+            return Path(candidate)
+    raise FileNotFoundError("template.yaml not found: run from the orgkms project folder")
+
+
+class EmbeddedStack:
+    """template.yaml created through moto's CloudFormation, with in-process Lambda."""
+
+    def __init__(
+        self, stack_name: str = DEFAULT_STACK_NAME, root: Path | None = None,
+        handler_env: dict[str, str] | None = None,
+    ) -> None:
+        self.stack_name = stack_name
+        self.root = root or project_root()
+        self.runtime = InProcessLambda(handler_env)
+        self.poller: SqsPoller | None = None
+        self.outputs: dict[str, str] = {}
+        self._mock: Any = None
+        self._saved_env: dict[str, str | None] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "EmbeddedStack":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, use_mock: bool = True) -> None:
+        """Deploy the template. ``use_mock=False`` when a moto server already serves the APIs."""
+        self._saved_env = {name: os.environ.get(name) for name in LOCAL_ENV}
+        os.environ.update(LOCAL_ENV)
+        default_user_config.update(MOTO_CONFIG)
+        fidelity.install()
+        if use_mock:
+            self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+            self._mock.start()
+        self.runtime.install()
+        with _quiet_unsupported_resources():
+            self._deploy()
+
+    def stop(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    # ------------------------------------------------------------ use
+
+    def session(self) -> boto3.session.Session:
+        return boto3.session.Session(region_name=REGION)
+
+    def platform(self) -> Platform:
+        """The same wiring the CLI uses against a deployed stack."""
+        return Platform.from_stack(self.stack_name, self.session())
+
+    def client(self, service: str) -> Any:
+        return self.session().client(service, region_name=REGION)
+
+    def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """Send control-plane events to the stack's bus (EventBusName filled in)."""
+        bus = self.outputs["ControlPlaneBusName"]
+        prepared = [{"EventBusName": bus, **entry} for entry in entries]
+        response: dict[str, Any] = self.client("events").put_events(Entries=prepared)
+        return response
+
+    def deliver(self) -> int:
+        """Run Lambda's SQS poller until every mapped queue is empty."""
+        assert self.poller is not None, "stack not started"
+        return self.poller.deliver()
+
+    def dead_letters(self, output_name: str = "OrgCreatedDLQUrl") -> list[dict[str, Any]]:
+        """Read (without deleting) what sits in a dead-letter queue."""
+        sqs = self.client("sqs")
+        messages = sqs.receive_message(
+            QueueUrl=self.outputs[output_name], MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        return [dict(m) for m in messages]
+
+    # ------------------------------------------------------------ deployment
+
+    def _deploy(self) -> None:
+        from moto.awslambda.utils import get_backend
+        from moto.sqs.models import sqs_backends
+
+        template, code = localize_artifacts(load_template(self.root / "template.yaml"), self.root)
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+        for item in code.values():
+            s3.put_object(Bucket=ARTIFACT_BUCKET, Key=item.s3_key, Body=placeholder_zip(item))
+
+        translated = translate(template, self.client("iam"))
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=self.stack_name,
+            TemplateBody=json.dumps(translated),
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise RuntimeError(f"embedded stack {self.stack_name}: {stack['StackStatus']}")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+        lambda_backend = get_backend(DEFAULT_ACCOUNT_ID, REGION)
+        resources = cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]
+        for resource in resources:
+            local = code.get(resource.get("LogicalResourceId", ""))
+            if resource.get("ResourceType") == "AWS::Lambda::Function" and local is not None:
+                self.runtime.register(lambda_backend, resource["PhysicalResourceId"], local)
+        self.poller = SqsPoller(
+            self.runtime, sqs_backends[DEFAULT_ACCOUNT_ID][REGION], lambda_backend
+        )
+
+
+# Resource types moto's CloudFormation skips. They hold access policies, which moto would not
+# evaluate anyway; `sam validate --lint` and the template tests check them instead.
+SKIPPED_BY_EMULATOR = ("AWS::SQS::QueuePolicy", "AWS::S3::BucketPolicy")
+
+
+@contextlib.contextmanager
+def _quiet_unsupported_resources() -> Iterator[None]:
+    cfn_logger = logging.getLogger("moto")
+    level = cfn_logger.level
+    cfn_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*not supported by moto.*")
+            yield
+    finally:
+        cfn_logger.setLevel(level)

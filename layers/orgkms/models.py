@@ -1,0 +1,83 @@
+"""The event contract: control-plane events in, result events out.
+
+Models are parsed with Powertools' parser. ``python -m orgkms.models`` writes their JSON Schemas.
+"""
+
+import json
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orgkms.ids import ORG_ID_PATTERN
+
+CONTROL_PLANE_SOURCE = "saas.control-plane"
+RESULT_SOURCE = "orgkms"
+MAX_DETAIL_BYTES = 8 * 1024
+
+ACCOUNT_PRINCIPAL_ARN = (
+    r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})$"
+)
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
+
+
+class _Detail(BaseModel):
+    # Unknown fields are ignored so that a control plane may add fields before orgkms reads them.
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+
+class OrgCreated(_Detail):
+    """detail-type ``org-created``: give the organization a key."""
+
+    organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
+    owner_principal_arn: str | None = Field(
+        default=None, alias="ownerPrincipalArn", pattern=ACCOUNT_PRINCIPAL_ARN
+    )
+    region: str | None = Field(default=None, pattern=REGION_PATTERN)
+    key_mode: Literal["dedicated", "shared"] = Field(default="dedicated", alias="keyMode")
+
+
+class OrgKeyReady(_Detail):
+    """Result ``org-key-ready``: the organization can encrypt."""
+
+    organization_id: str = Field(alias="organizationId")
+    key_arn: str = Field(alias="keyArn")
+    alias_name: str | None = Field(default=None, alias="aliasName")
+    key_mode: Literal["dedicated", "shared"] = Field(alias="keyMode")
+    region: str
+
+
+class EventRejected(_Detail):
+    """Result ``event-rejected``: a control-plane event that can never succeed, and why."""
+
+    reason: str
+    message_id: str = Field(alias="messageId")
+    detail_type: str | None = Field(default=None, alias="detailType")
+    organization_id: str | None = Field(default=None, alias="organizationId")
+
+
+# detail-type -> model of the control-plane events orgkms consumes.
+CONTROL_PLANE_EVENTS: dict[str, type[_Detail]] = {"org-created": OrgCreated}
+RESULT_EVENTS: dict[str, type[_Detail]] = {
+    "org-key-ready": OrgKeyReady,
+    "event-rejected": EventRejected,
+}
+
+
+def write_schemas(folder: Path) -> list[Path]:
+    """Write one JSON Schema per event detail into ``folder``; return the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for detail_type, model in {**CONTROL_PLANE_EVENTS, **RESULT_EVENTS}.items():
+        path = folder / f"{detail_type}.schema.json"
+        schema = model.model_json_schema(by_alias=True)
+        schema["title"] = detail_type
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written_path in write_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")):
+        sys.stdout.write(f"{written_path}\n")

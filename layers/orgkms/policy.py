@@ -1,0 +1,111 @@
+"""Key policies of organization keys.
+
+moto does not evaluate key policies, so the statements built here are checked in unit tests
+against each call orgkms makes in AWS (see tests/unit/test_policy.py).
+"""
+
+from typing import Any
+
+ORG_CONTEXT_KEY = "OrganizationId"
+DATA_TYPE_CONTEXT_KEY = "DataType"
+
+# What the data path (the platform's services, through the orgkms library) may do with an org key.
+DATA_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"]
+
+# What orgkms's key administration role does to an org key over its life.
+ADMIN_ACTIONS = [
+    "kms:CreateAlias",
+    "kms:DescribeKey",
+    "kms:EnableKeyRotation",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+]
+
+# What the customer's owner principal may do: inspect the key, read its own data without us
+# (portability), and switch the key off or on again (revocation stays in the customer's hands).
+OWNER_INSPECT_ACTIONS = [
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListKeyRotations",
+    "kms:ListResourceTags",
+]
+OWNER_CONTROL_ACTIONS = ["kms:DisableKey", "kms:EnableKey"]
+
+
+def org_context_condition(org_id: str) -> dict[str, Any]:
+    """The condition that binds a data-key operation to one organization's context."""
+    return {
+        "StringEquals": {f"kms:EncryptionContext:{ORG_CONTEXT_KEY}": org_id},
+        "ForAllValues:StringEquals": {
+            "kms:EncryptionContextKeys": [ORG_CONTEXT_KEY, DATA_TYPE_CONTEXT_KEY]
+        },
+    }
+
+
+def build_org_key_policy(
+    *,
+    partition: str,
+    account_id: str,
+    org_id: str,
+    data_access_role_arn: str,
+    key_admin_role_arn: str,
+    owner_principal_arn: str | None = None,
+) -> dict[str, Any]:
+    """The key policy of ``org_id``'s key.
+
+    The account-root statement keeps the key manageable through IAM so it can never be locked
+    out; no service role gets ``kms:*``; every data operation needs the organization's context.
+    """
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "EnableAccountRootAccess",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowKeyAdministrationByOrgKms",
+            "Effect": "Allow",
+            "Principal": {"AWS": key_admin_role_arn},
+            "Action": ADMIN_ACTIONS,
+            "Resource": "*",
+        },
+        {
+            "Sid": "AllowDataAccessForThisOrganizationOnly",
+            "Effect": "Allow",
+            "Principal": {"AWS": data_access_role_arn},
+            "Action": DATA_ACTIONS,
+            "Resource": "*",
+            "Condition": org_context_condition(org_id),
+        },
+    ]
+    if owner_principal_arn:
+        statements += [
+            {
+                "Sid": "AllowOrganizationOwnerToInspectKey",
+                "Effect": "Allow",
+                "Principal": {"AWS": owner_principal_arn},
+                "Action": OWNER_INSPECT_ACTIONS,
+                "Resource": "*",
+            },
+            {
+                "Sid": "AllowOrganizationOwnerToDecryptOwnData",
+                "Effect": "Allow",
+                "Principal": {"AWS": owner_principal_arn},
+                "Action": ["kms:Decrypt"],
+                "Resource": "*",
+                "Condition": org_context_condition(org_id),
+            },
+            {
+                "Sid": "AllowOrganizationOwnerToRevokeAndRestore",
+                "Effect": "Allow",
+                "Principal": {"AWS": owner_principal_arn},
+                "Action": OWNER_CONTROL_ACTIONS,
+                "Resource": "*",
+            },
+        ]
+    return {"Version": "2012-10-17", "Id": f"orgkms-{org_id}", "Statement": statements}

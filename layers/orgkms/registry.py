@@ -1,0 +1,198 @@
+"""The organization registry (DynamoDB): which key ARNs an organization encrypts and decrypts with.
+
+One item per organization, keyed by the id exactly as given. Keys are stored as ARNs resolved with
+DescribeKey, never as aliases. Creation is claimed with a conditional write that carries a lease,
+so two deliveries at once cannot both create a key, and a crashed creation can be taken over once
+its lease has run out.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from orgkms.errors import OrgKmsError
+
+Status = Literal["CREATING", "READY"]
+KeyMode = Literal["dedicated", "shared"]
+
+
+@dataclass(frozen=True)
+class OrgRecord:
+    """One organization as the registry knows it."""
+
+    org_id: str
+    status: Status
+    key_mode: KeyMode
+    region: str
+    encrypt_key_arn: str = ""
+    decrypt_key_arns: tuple[str, ...] = ()
+    alias_name: str = ""
+    owner_principal_arn: str = ""
+    pending_key_arn: str = ""
+    created_at: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "READY"
+
+
+class RegistryError(OrgKmsError):
+    """DynamoDB refused or failed a registry operation."""
+
+
+class OrgRegistry:
+    """Typed access to the registry table through a DynamoDB client."""
+
+    def __init__(self, table_name: str, dynamodb: Any, clock: Callable[[], float] = time.time):
+        self._table = table_name
+        self._ddb = dynamodb
+        self._clock = clock
+
+    def get(self, org_id: str) -> OrgRecord | None:
+        try:
+            item = self._ddb.get_item(
+                TableName=self._table, Key=_key(org_id), ConsistentRead=True
+            ).get("Item")
+        except ClientError as err:
+            raise RegistryError(f"reading organization {org_id!r} failed: {_code(err)}") from err
+        return _record(item) if item else None
+
+    def claim_creation(
+        self, org_id: str, token: str, lease_seconds: int, key_mode: KeyMode, region: str,
+        owner_principal_arn: str | None,
+    ) -> bool:
+        """Claim the right to create ``org_id``'s key; False if someone else holds a live claim."""
+        now = int(self._clock())
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression="SET #s = :creating, keyMode = :mode, #r = :region, "
+                "claimToken = :token, claimExpiresAt = :exp, createdAt = if_not_exists(createdAt, :now)"
+                + (", ownerPrincipalArn = :owner" if owner_principal_arn else ""),
+                ConditionExpression="attribute_not_exists(organizationId) OR "
+                "(#s = :creating AND claimExpiresAt < :now)",
+                ExpressionAttributeNames={"#s": "status", "#r": "region"},
+                ExpressionAttributeValues={
+                    ":creating": {"S": "CREATING"},
+                    ":mode": {"S": key_mode},
+                    ":region": {"S": region},
+                    ":token": {"S": token},
+                    ":exp": {"N": str(now + lease_seconds)},
+                    ":now": {"N": str(now)},
+                    **({":owner": {"S": owner_principal_arn}} if owner_principal_arn else {}),
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise RegistryError(f"claiming organization {org_id!r} failed: {_code(err)}") from err
+        return True
+
+    def record_pending_key(self, org_id: str, token: str, key_arn: str) -> None:
+        """Remember the key being set up, so a takeover after a crash adopts it."""
+        self._update_claimed(org_id, token, "SET pendingKeyArn = :arn", {":arn": {"S": key_arn}})
+
+    def release_claim(self, org_id: str, token: str) -> None:
+        """Let the next delivery take over at once (after a handled failure, not a crash)."""
+        self._update_claimed(org_id, token, "SET claimExpiresAt = :zero", {":zero": {"N": "0"}})
+
+    def mark_ready(self, org_id: str, token: str, key_arn: str, alias_name: str) -> None:
+        """Finish a claimed creation: the organization encrypts and decrypts with ``key_arn``."""
+        self._update_claimed(
+            org_id,
+            token,
+            "SET #s = :ready, encryptKeyArn = :arn, decryptKeyArns = :arns, aliasName = :alias, "
+            "updatedAt = :now REMOVE claimToken, claimExpiresAt, pendingKeyArn",
+            {
+                ":ready": {"S": "READY"},
+                ":arn": {"S": key_arn},
+                ":arns": {"L": [{"S": key_arn}]},
+                ":alias": {"S": alias_name},
+                ":now": {"N": str(int(self._clock()))},
+            },
+        )
+
+    def register_shared(
+        self, org_id: str, shared_key_arn: str, region: str, owner_principal_arn: str | None
+    ) -> bool:
+        """Register an organization on the platform's shared key; False if it already exists."""
+        now = str(int(self._clock()))
+        item = {
+            **_key(org_id),
+            "status": {"S": "READY"},
+            "keyMode": {"S": "shared"},
+            "region": {"S": region},
+            "encryptKeyArn": {"S": shared_key_arn},
+            "decryptKeyArns": {"L": [{"S": shared_key_arn}]},
+            "createdAt": {"N": now},
+            "updatedAt": {"N": now},
+        }
+        if owner_principal_arn:
+            item["ownerPrincipalArn"] = {"S": owner_principal_arn}
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(organizationId)",
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise RegistryError(f"registering organization {org_id!r} failed: {_code(err)}") from err
+        return True
+
+    def scan(self) -> Iterator[OrgRecord]:
+        """Every organization. For status and reports only: never on an encrypt or decrypt path."""
+        paginator = self._ddb.get_paginator("scan")
+        for page in paginator.paginate(TableName=self._table, ConsistentRead=True):
+            for item in page.get("Items", []):
+                yield _record(item)
+
+    def _update_claimed(
+        self, org_id: str, token: str, expression: str, values: dict[str, Any]
+    ) -> None:
+        names = {"#s": "status"} if "#s" in expression else {}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression=expression,
+                ConditionExpression="claimToken = :token",
+                ExpressionAttributeValues={**values, ":token": {"S": token}},
+                **({"ExpressionAttributeNames": names} if names else {}),
+            )
+        except ClientError as err:
+            raise RegistryError(
+                f"organization {org_id!r}: claim lost or update refused ({_code(err)})"
+            ) from err
+
+
+def _key(org_id: str) -> dict[str, Any]:
+    return {"organizationId": {"S": org_id}}
+
+
+def _code(err: ClientError) -> str:
+    return str(err.response.get("Error", {}).get("Code", "Unknown"))
+
+
+def _record(item: dict[str, Any]) -> OrgRecord:
+    def s(name: str) -> str:
+        return str(item.get(name, {}).get("S", ""))
+
+    return OrgRecord(
+        org_id=s("organizationId"),
+        status=s("status"),  # type: ignore[arg-type]
+        key_mode=s("keyMode") or "dedicated",  # type: ignore[arg-type]
+        region=s("region"),
+        encrypt_key_arn=s("encryptKeyArn"),
+        decrypt_key_arns=tuple(v["S"] for v in item.get("decryptKeyArns", {}).get("L", [])),
+        alias_name=s("aliasName"),
+        owner_principal_arn=s("ownerPrincipalArn"),
+        pending_key_arn=s("pendingKeyArn"),
+        created_at=int(item.get("createdAt", {}).get("N", 0)),
+    )
