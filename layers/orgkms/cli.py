@@ -1,0 +1,280 @@
+"""The ``orgkms`` command.
+
+Every command reads resource names from the stack's Outputs (``--stack-name``, default
+``orgkms``) through ``--endpoint-url`` or ``AWS_ENDPOINT_URL`` when given. Errors are one line on
+stderr with a non-zero exit status and nothing on stdout.
+"""
+
+import argparse
+import ipaddress
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from orgkms.config import DEFAULT_STACK_NAME
+from orgkms.errors import DecryptionRefused, OrgKmsError
+
+EXIT_ERROR = 1  # argparse uses 2 for usage errors
+EXIT_REFUSED = 3  # a ciphertext refused for the organization asked for
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL + 1)
+    _apply_endpoint(args.endpoint_url)
+    try:
+        result: int = args.func(args)
+        return result
+    except DecryptionRefused as err:
+        return _fail(str(err), EXIT_REFUSED)
+    except OrgKmsError as err:
+        return _fail(str(err), EXIT_ERROR)
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        return _fail(str(err), EXIT_ERROR)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # noqa: BLE001 - a CLI user gets one line, never a traceback
+        return _fail(f"{type(err).__name__}: {err}", EXIT_ERROR)
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def cmd_encrypt(args: argparse.Namespace) -> int:
+    envelope = _platform(args).envelope
+    with _input(args.input) as source, _output(args.output) as sink:
+        envelope.encrypt_stream(args.org, args.type, source, sink)
+    return 0
+
+
+def cmd_decrypt(args: argparse.Namespace) -> int:
+    envelope = _platform(args).envelope
+    if args.output not in (None, "-"):
+        _decrypt_to_file(envelope, args)
+        return 0
+    with _input(args.input) as source:
+        ciphertext = source.read()
+    sys.stdout.buffer.write(envelope.decrypt(args.org, ciphertext, args.type))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_put(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    name = args.name or path.name
+    with path.open("rb") as source:
+        stored = _platform(args).store.put(args.org, args.type, name, source, path.stat().st_size)
+    _emit(args, {"organizationId": stored.org_id, "name": stored.name, "s3Key": stored.s3_key,
+                 "keyArn": stored.key_arn, "bytes": stored.size},
+          f"stored {stored.s3_key} ({stored.size} bytes) under {stored.key_arn}")
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    store = _platform(args).store
+    if args.output not in (None, "-"):
+        store.get_to_file(args.org, args.name, args.output, args.type)
+        return 0
+    import io
+
+    buffer = io.BytesIO()
+    store.get(args.org, args.name, buffer, args.type)
+    sys.stdout.buffer.write(buffer.getvalue())
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from orgkms.report import inventory
+
+    platform = _platform(args)
+    if args.org:
+        records = [platform.lookup(args.org)]
+        objects = platform.store.list(args.org)
+    else:
+        records = list(platform.registry.scan())
+        objects = [obj for r in records for obj in platform.store.list(r.org_id)]
+    rows = [entry.as_dict() for entry in inventory(records, objects)]
+    _emit(args, rows if not args.org else rows[0], _table(rows))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orgkms.demo import run_demo
+
+    return run_demo(Path(args.data) if args.data else None, args.stack_name)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from orgkms.local.server import serve
+
+    _require_loopback(args.host)
+    return serve(args.host, args.port, args.stack_name)
+
+
+# ---------------------------------------------------------------------------- plumbing
+
+
+def _platform(args: argparse.Namespace) -> Any:
+    from orgkms.aws import Platform
+
+    return Platform.from_stack(args.stack_name)
+
+
+def _apply_endpoint(endpoint: str | None) -> None:
+    endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    host = urlparse(endpoint).hostname or ""
+    if _is_loopback(host) and not os.environ.get("AWS_ACCESS_KEY_ID"):
+        # The embedded emulator accepts any credentials; never send real ones to it.
+        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _require_loopback(host: str) -> None:
+    if not _is_loopback(host):
+        raise ValueError(f"refusing to serve on {host}: the emulator listens on loopback only")
+
+
+class _input:
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._handle: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        if self._name in (None, "-"):
+            return sys.stdin.buffer
+        self._handle = open(self._name, "rb")  # noqa: SIM115 - closed in __exit__
+        return self._handle
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle:
+            self._handle.close()
+
+
+class _output:
+    """stdout, or a file written through a temporary name and renamed only on success."""
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+        self._tmp: Path | None = None
+        self._handle: IO[bytes] | None = None
+
+    def __enter__(self) -> IO[bytes]:
+        if self._name in (None, "-"):
+            return sys.stdout.buffer
+        target = Path(self._name)
+        self._tmp = target.with_name(f".{target.name}.orgkms-partial")
+        self._handle = self._tmp.open("wb")
+        return self._handle
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._handle is None or self._tmp is None:
+            sys.stdout.buffer.flush()
+            return
+        self._handle.close()
+        if exc_type is None:
+            os.replace(self._tmp, self._name or "")
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
+def _decrypt_to_file(envelope: Any, args: argparse.Namespace) -> None:
+    with _input(args.input) as source, _output(args.output) as sink:
+        envelope.decrypt_stream(args.org, source, sink, args.type)
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    sys.stdout.write((json.dumps(document, indent=2) if args.json else text) + "\n")
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "no organizations registered"
+    columns = ["organizationId", "status", "keyMode", "region", "objects", "bytes", "keyArn"]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"orgkms: error: {message.splitlines()[0] if message else 'failed'}\n")
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL)")
+    common.add_argument("--stack-name", default=DEFAULT_STACK_NAME, help="default: %(default)s")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+
+    parser = argparse.ArgumentParser(
+        prog="orgkms", parents=[common],
+        description="Per-organization KMS keys and envelope encryption.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> Any:
+        command = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.set_defaults(func=func)
+        return command
+
+    enc = add("encrypt", cmd_encrypt, "encrypt a file or stdin for an organization")
+    enc.add_argument("--org", required=True)
+    enc.add_argument("--type", required=True, help="data type, bound into the context")
+    enc.add_argument("input", nargs="?", default="-")
+    enc.add_argument("-o", "--output", default="-")
+
+    dec = add("decrypt", cmd_decrypt, "decrypt an organization's message")
+    dec.add_argument("--org", required=True)
+    dec.add_argument("--type", help="also require this data type")
+    dec.add_argument("input", nargs="?", default="-")
+    dec.add_argument("-o", "--output", default="-")
+
+    put = add("put", cmd_put, "encrypt a file and store it under orgs/<org>/")
+    put.add_argument("--org", required=True)
+    put.add_argument("--type", required=True)
+    put.add_argument("file")
+    put.add_argument("--name", help="object name (default: the file's name)")
+
+    get = add("get", cmd_get, "fetch and decrypt an organization's object")
+    get.add_argument("--org", required=True)
+    get.add_argument("name")
+    get.add_argument("--type", help="also require this data type")
+    get.add_argument("-o", "--output", default="-")
+
+    status = add("status", cmd_status, "organizations, their keys and data")
+    status.add_argument("org", nargs="?")
+
+    demo = add("demo", cmd_demo, "play the control plane on the embedded stack")
+    demo.add_argument("--data", help="folder of files to store (default: some project files)")
+
+    local = sub.add_parser("local", help="the embedded stack")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    serve = local_sub.add_parser("serve", parents=[common], help="serve the stack on loopback")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4566)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())
