@@ -4,12 +4,14 @@ Each measurement is a fresh interpreter (``python -c``, this virtualenv's Python
 ``time.perf_counter`` around the import only (interpreter start-up excluded), either
 ``import boto3`` or loading ``functions/org_lifecycle/app.py`` from its path with importlib, as
 the Lambda runtime does. Five runs each, alternating, after one untimed run of each to warm the
-file cache; the medians count. Environment: AWS_DEFAULT_REGION=us-east-1 and no bytecode
-writing (existing .pyc files are still used).
+file cache; the medians count. Environment: AWS_DEFAULT_REGION=us-east-1 and
+PYTHONDONTWRITEBYTECODE=1: nothing is written into the repository, so the handler and orgkms
+sources are compiled on every run (as on Lambda, whose code folder is read-only), while the
+installed packages load from the .pyc files pip compiled.
 
-When the ratio misses its goal, one more run under ``-X importtime`` finds where the time goes:
-the handler's slowest direct imports (cumulative) and the packages with the most import time
-(self time summed over their modules).
+When the ratio misses its goal, more runs under ``-X importtime`` (which adds overhead of its own)
+find where the time goes: the handler's slowest direct imports (cumulative), and the packages it
+loads beyond what ``import boto3`` loads (self time summed over their modules).
 """
 
 import os

@@ -13,11 +13,11 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from orgkms.aws import Platform
-from orgkms.lifecycle import ControlPlaneConsumer, metrics
+from orgkms.lifecycle import ControlPlaneConsumer
+from orgkms.observability import SERVICE, metrics
 
-logger = Logger()
+logger = Logger(service=SERVICE)
 # A batch whose every message failed still answers per message, never as one crash.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 _consumer: ControlPlaneConsumer | None = None

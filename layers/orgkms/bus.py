@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from orgkms.errors import OrgKmsError
 from orgkms.models import RESULT_SOURCE
+from orgkms.observability import SERVICE
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE, child=True)
 
 
 class PublishError(OrgKmsError):

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(err), EXIT_ERROR)
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # noqa: BLE001 - a CLI user gets one line, never a traceback
+    except Exception as err:
         return _fail(f"{type(err).__name__}: {err}", EXIT_ERROR)
 
 
@@ -70,9 +70,17 @@ def cmd_put(args: argparse.Namespace) -> int:
     name = args.name or path.name
     with path.open("rb") as source:
         stored = _platform(args).store.put(args.org, args.type, name, source, path.stat().st_size)
-    _emit(args, {"organizationId": stored.org_id, "name": stored.name, "s3Key": stored.s3_key,
-                 "keyArn": stored.key_arn, "bytes": stored.size},
-          f"stored {stored.s3_key} ({stored.size} bytes) under {stored.key_arn}")
+    _emit(
+        args,
+        {
+            "organizationId": stored.org_id,
+            "name": stored.name,
+            "s3Key": stored.s3_key,
+            "keyArn": stored.key_arn,
+            "bytes": stored.size,
+        },
+        f"stored {stored.s3_key} ({stored.size} bytes) under {stored.key_arn}",
+    )
     return 0
 
 
@@ -161,7 +169,7 @@ class _input:
     def __enter__(self) -> IO[bytes]:
         if self._name in (None, "-"):
             return sys.stdin.buffer
-        self._handle = open(self._name, "rb")  # noqa: SIM115 - closed in __exit__
+        self._handle = open(self._name, "rb")
         return self._handle
 
     def __exit__(self, *exc: object) -> None:
@@ -227,7 +235,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
     parser = argparse.ArgumentParser(
-        prog="orgkms", parents=[common],
+        prog="orgkms",
+        parents=[common],
         description="Per-organization KMS keys and envelope encryption.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -18,8 +18,12 @@ ORGS: list[dict[str, Any]] = [
     {"organizationId": "hooli", "keyMode": "shared"},
 ]
 DEFAULT_FILES = [
-    "README.md", "template.yaml", "pyproject.toml", "layers/orgkms/envelope.py",
-    "layers/orgkms/keys.py", "Makefile",
+    "README.md",
+    "template.yaml",
+    "pyproject.toml",
+    "layers/orgkms/envelope.py",
+    "layers/orgkms/keys.py",
+    "Makefile",
 ]
 
 
@@ -29,9 +33,11 @@ def run_demo(data: Path | None, stack_name: str) -> int:
     say("orgkms demo: per-organization KMS keys, on template.yaml deployed inside moto\n")
     started = time.monotonic()
     with EmbeddedStack(stack_name, handler_env={"POWERTOOLS_LOG_LEVEL": "ERROR"}) as stack:
-        say(f"1. Deployed {stack.root / 'template.yaml'} in {time.monotonic() - started:.1f} s: "
+        say(
+            f"1. Deployed {stack.root / 'template.yaml'} in {time.monotonic() - started:.1f} s: "
             f"bus {stack.outputs['ControlPlaneBusName']}, shared key "
-            f"{_short(stack.outputs['SharedPlatformKeyArn'])}")
+            f"{_short(stack.outputs['SharedPlatformKeyArn'])}"
+        )
         results = _results_queue(stack)
         _create_orgs(stack, results)
         platform = stack.platform()
@@ -60,13 +66,20 @@ def _create_orgs(stack: Any, results: str) -> None:
     for event in _drain(stack, results):
         detail = event["detail"]
         if event["detail-type"] == "org-key-ready":
-            say(f"   <- org-key-ready {detail['organizationId']:8} {detail['keyMode']:9} "
-                f"{detail['region']:10} {_short(detail['keyArn'])}")
+            say(
+                f"   <- org-key-ready {detail['organizationId']:8} {detail['keyMode']:9} "
+                f"{detail['region']:10} {_short(detail['keyArn'])}"
+            )
         else:
             say(f"   <- {event['detail-type']}: {detail.get('reason')}")
     dead = stack.dead_letters()
-    reasons = sorted({json.loads(line)["reason"] for line in logs.getvalue().splitlines()
-                      if line.startswith("{") and '"reason"' in line})
+    reasons = sorted(
+        {
+            json.loads(line)["reason"]
+            for line in logs.getvalue().splitlines()
+            if line.startswith("{") and '"reason"' in line
+        }
+    )
     say(f"   dead-letter queue: {len(dead)} message(s); logged reason: {'; '.join(reasons)}")
     aliases = []
     for region in sorted({detail.get("region", "us-east-1") for detail in ORGS}):
@@ -84,8 +97,10 @@ def _store(platform: Any, files: list[Path]) -> dict[str, list[str]]:
         with path.open("rb") as source:
             obj = platform.store.put(org, "document", path.name, source, path.stat().st_size)
         stored[org].append(obj.name)
-        say(f"   {org:8} {obj.s3_key:34} {path.stat().st_size:>7} B -> {obj.size:>7} B "
-            f"under {_short(obj.key_arn)}")
+        say(
+            f"   {org:8} {obj.s3_key:34} {path.stat().st_size:>7} B -> {obj.size:>7} B "
+            f"under {_short(obj.key_arn)}"
+        )
     return stored
 
 
@@ -93,17 +108,26 @@ def _isolation(platform: Any, objects: dict[str, list[str]]) -> None:
     say("\n4. Isolation: every cross-organization read is refused.")
     store, envelope = platform.store, platform.envelope
     acme_name, initech_name = objects["acme"][0], objects["initech"][0]
-    raw = platform.client("s3").get_object(
-        Bucket=platform.settings.data_bucket, Key=f"orgs/acme/{acme_name}")["Body"].read()
+    raw = (
+        platform.client("s3")
+        .get_object(Bucket=platform.settings.data_bucket, Key=f"orgs/acme/{acme_name}")["Body"]
+        .read()
+    )
     attempts = [
-        ("acme's ciphertext read as globex (another org key)",
-         lambda: envelope.decrypt("globex", raw)),
-        ("initech's object read as hooli (same shared key; context check)",
-         lambda: _read(store, "hooli", initech_name, envelope, platform, "initech")),
+        (
+            "acme's ciphertext read as globex (another org key)",
+            lambda: envelope.decrypt("globex", raw),
+        ),
+        (
+            "initech's object read as hooli (same shared key; context check)",
+            lambda: _read(store, "hooli", initech_name, envelope, platform, "initech"),
+        ),
         ("acme's ciphertext with one byte flipped", lambda: envelope.decrypt("acme", _flip(raw))),
         ("acme's ciphertext truncated", lambda: envelope.decrypt("acme", raw[: len(raw) // 2])),
-        ("acme's object read as acme with the wrong data type",
-         lambda: envelope.decrypt("acme", raw, "invoice")),
+        (
+            "acme's object read as acme with the wrong data type",
+            lambda: envelope.decrypt("acme", raw, "invoice"),
+        ),
     ]
     for label, attempt in attempts:
         try:
@@ -122,20 +146,29 @@ def _tables(platform: Any) -> None:
     say(f"   {'org':8} {'mode':9} {'region':10} {'objects':>7} {'bytes':>8}  key / alias")
     for entry in inventory(records, objects):
         r = entry.record
-        say(f"   {r.org_id:8} {r.key_mode:9} {r.region:10} {entry.objects:>7} {entry.bytes:>8}  "
-            f"{_short(r.encrypt_key_arn)} {r.alias_name or '(platform shared key)'}")
+        say(
+            f"   {r.org_id:8} {r.key_mode:9} {r.region:10} {entry.objects:>7} {entry.bytes:>8}  "
+            f"{_short(r.encrypt_key_arn)} {r.alias_name or '(platform shared key)'}"
+        )
     say("\n6. Blast radius: what one leaked key exposes")
     for exposure in sorted(blast_radius(records, objects).values(), key=lambda e: -len(e.orgs)):
-        say(f"   {_short(exposure.key_arn)}: {len(exposure.orgs)} org(s) "
-            f"[{', '.join(exposure.orgs)}], {exposure.objects} objects, {exposure.bytes} bytes")
+        say(
+            f"   {_short(exposure.key_arn)}: {len(exposure.orgs)} org(s) "
+            f"[{', '.join(exposure.orgs)}], {exposure.objects} objects, {exposure.bytes} bytes"
+        )
     total = sum(o.size for o in objects)
-    say(f"   Were all {len(records)} orgs on one shared key, it would expose {len(objects)} "
-        f"objects, {total} bytes.")
+    say(
+        f"   Were all {len(records)} orgs on one shared key, it would expose {len(objects)} "
+        f"objects, {total} bytes."
+    )
 
 
 def _read(store: Any, org: str, name: str, envelope: Any, platform: Any, owner: str) -> bytes:
-    raw = platform.client("s3").get_object(
-        Bucket=platform.settings.data_bucket, Key=f"orgs/{owner}/{name}")["Body"].read()
+    raw = (
+        platform.client("s3")
+        .get_object(Bucket=platform.settings.data_bucket, Key=f"orgs/{owner}/{name}")["Body"]
+        .read()
+    )
     return bytes(envelope.decrypt(org, raw))
 
 
@@ -145,10 +178,16 @@ def _results_queue(stack: Any) -> str:
     url = sqs.create_queue(QueueName="orgkms-demo-results")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
     bus = stack.outputs["ControlPlaneBusName"]
-    events.put_rule(Name="orgkms-demo-results", EventBusName=bus,
-                    EventPattern=json.dumps({"source": ["orgkms"]}))
-    events.put_targets(Rule="orgkms-demo-results", EventBusName=bus,
-                       Targets=[{"Id": "results", "Arn": arn["QueueArn"]}])
+    events.put_rule(
+        Name="orgkms-demo-results",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["orgkms"]}),
+    )
+    events.put_targets(
+        Rule="orgkms-demo-results",
+        EventBusName=bus,
+        Targets=[{"Id": "results", "Arn": arn["QueueArn"]}],
+    )
     return str(url)
 
 
@@ -162,8 +201,11 @@ def _drain(stack: Any, url: str) -> list[dict[str, Any]]:
 
 
 def _event(detail: dict[str, Any]) -> dict[str, Any]:
-    return {"Source": "saas.control-plane", "DetailType": "org-created",
-            "Detail": json.dumps(detail)}
+    return {
+        "Source": "saas.control-plane",
+        "DetailType": "org-created",
+        "Detail": json.dumps(detail),
+    }
 
 
 def _files(folder: Path, defaults: bool) -> list[Path]:
@@ -177,7 +219,7 @@ def _files(folder: Path, defaults: bool) -> list[Path]:
 
 def _flip(data: bytes) -> bytes:
     middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
 
 
 def _short(arn: str) -> str:

@@ -132,7 +132,11 @@ class OrgEnvelope:
         return out.getvalue()
 
     def encrypt_stream(
-        self, org_id: str, data_type: str, source: IO[bytes], sink: IO[bytes],
+        self,
+        org_id: str,
+        data_type: str,
+        source: IO[bytes],
+        sink: IO[bytes],
         length: int | None = None,
     ) -> str:
         """Encrypt ``source`` into ``sink`` in frames, memory bounded; returns the key ARN used.
@@ -140,8 +144,9 @@ class OrgEnvelope:
         Give ``length`` when known: the data key can then come from the cache.
         """
         materials = self._materials(org_id)
-        with self._kms_errors(org_id, materials.record.encrypt_key_arn):
-            with self._sdk.stream(
+        with (
+            self._kms_errors(org_id, materials.record.encrypt_key_arn),
+            self._sdk.stream(
                 mode="e",
                 source=source,
                 materials_manager=materials.encrypt_cmm,
@@ -149,9 +154,10 @@ class OrgEnvelope:
                 algorithm=ALGORITHM,
                 frame_length=FRAME_LENGTH,
                 source_length=length,
-            ) as encryptor:
-                while chunk := encryptor.read(CHUNK):
-                    sink.write(chunk)
+            ) as encryptor,
+        ):
+            while chunk := encryptor.read(CHUNK):
+                sink.write(chunk)
         materials.counters.encrypts += 1
         return materials.record.encrypt_key_arn
 
@@ -195,7 +201,7 @@ class OrgEnvelope:
                     sink.write(chunk)
         except (OrgNotReady, KeyUnavailable, OSError):
             raise
-        except Exception as err:  # noqa: BLE001 - foreign bytes may fail anywhere in the parser
+        except Exception as err:
             code = getattr(self._local, "last_kms_error", None)
             if code in UNAVAILABLE_CODES and not isinstance(err, _ContextMismatch):
                 raise KeyUnavailable(
@@ -313,7 +319,10 @@ class _ContextMismatch(Exception):
 
 
 def _context(org_id: str, data_type: str) -> dict[str, str]:
-    return {ORG_CONTEXT_KEY: validate_org_id(org_id), DATA_TYPE_CONTEXT_KEY: validate_data_type(data_type)}
+    return {
+        ORG_CONTEXT_KEY: validate_org_id(org_id),
+        DATA_TYPE_CONTEXT_KEY: validate_data_type(data_type),
+    }
 
 
 def _check_context(org_id: str, data_type: str | None, context: dict[str, str]) -> None:

@@ -22,10 +22,11 @@ from botocore.exceptions import ClientError
 from orgkms.errors import KeyProvisioningError
 from orgkms.ids import org_alias_name
 from orgkms.models import OrgCreated
+from orgkms.observability import SERVICE
 from orgkms.policy import build_org_key_policy
 from orgkms.registry import OrgRecord, OrgRegistry
 
-logger = Logger(child=True)
+logger = Logger(service=SERVICE, child=True)
 
 ORG_TAG = "orgkms:organization-id"
 STACK_TAG = "orgkms:stack"

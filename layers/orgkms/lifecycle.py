@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.idempotency import (
@@ -36,9 +36,9 @@ from orgkms.models import (
     OrgCreated,
     OrgKeyReady,
 )
+from orgkms.observability import SERVICE, metrics
 
-logger = Logger(child=True)
-metrics = Metrics()
+logger = Logger(service=SERVICE, child=True)
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_JSON_DEPTH = 32

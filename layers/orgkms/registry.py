@@ -62,7 +62,12 @@ class OrgRegistry:
         return _record(item) if item else None
 
     def claim_creation(
-        self, org_id: str, token: str, lease_seconds: int, key_mode: KeyMode, region: str,
+        self,
+        org_id: str,
+        token: str,
+        lease_seconds: int,
+        key_mode: KeyMode,
+        region: str,
         owner_principal_arn: str | None,
     ) -> bool:
         """Claim the right to create ``org_id``'s key; False if someone else holds a live claim."""
@@ -143,7 +148,9 @@ class OrgRegistry:
         except ClientError as err:
             if _code(err) == "ConditionalCheckFailedException":
                 return False
-            raise RegistryError(f"registering organization {org_id!r} failed: {_code(err)}") from err
+            raise RegistryError(
+                f"registering organization {org_id!r} failed: {_code(err)}"
+            ) from err
         return True
 
     def scan(self) -> Iterator[OrgRecord]:

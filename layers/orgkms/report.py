@@ -39,8 +39,12 @@ class KeyExposure:
     bytes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"keyArn": self.key_arn, "organizations": self.orgs, "objects": self.objects,
-                "bytes": self.bytes}
+        return {
+            "keyArn": self.key_arn,
+            "organizations": self.orgs,
+            "objects": self.objects,
+            "bytes": self.bytes,
+        }
 
 
 def inventory(records: Iterable[OrgRecord], objects: Iterable[StoredObject]) -> list[OrgInventory]:

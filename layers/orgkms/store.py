@@ -105,7 +105,7 @@ class OrgStore:
                 found.append(
                     StoredObject(
                         org_id=org_id,
-                        name=entry["Key"][len(prefix):],
+                        name=entry["Key"][len(prefix) :],
                         s3_key=entry["Key"],
                         key_arn=meta.get(META_KEY_ARN, ""),
                         data_type=meta.get(META_DATA_TYPE, ""),

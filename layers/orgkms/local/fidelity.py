@@ -101,8 +101,12 @@ def _checked_deletion(original: Callable[..., Any]) -> Callable[..., Any]:
 
 def _cfn_key_compatible(original: Callable[..., Any]) -> Callable[..., Any]:
     def create(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str,
-        region_name: str, **kwargs: Any,
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Any:
         properties = dict(cloudformation_json.get("Properties", {}))
         properties["Tags"] = [
@@ -111,8 +115,11 @@ def _cfn_key_compatible(original: Callable[..., Any]) -> Callable[..., Any]:
         if isinstance(properties.get("KeyPolicy"), dict):
             properties["KeyPolicy"] = json.dumps(properties["KeyPolicy"])
         return original(
-            resource_name, {**cloudformation_json, "Properties": properties}, account_id,
-            region_name, **kwargs,
+            resource_name,
+            {**cloudformation_json, "Properties": properties},
+            account_id,
+            region_name,
+            **kwargs,
         )
 
     return classmethod(create)  # type: ignore[return-value]

@@ -95,7 +95,7 @@ class InProcessLambda:
             try:
                 handler = self._handler(fn)
                 return handler(event, LambdaContext(fn)), False
-            except Exception as err:  # noqa: BLE001 - reported as a function error, as Lambda does
+            except Exception as err:
                 return {
                     "errorType": type(err).__name__,
                     "errorMessage": str(err),
@@ -108,8 +108,12 @@ class InProcessLambda:
         original = LambdaSimpleBackend.invoke
 
         def invoke(
-            backend: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
-            headers: Any, response_headers: Any,
+            backend: LambdaSimpleBackend,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: Any,
         ) -> Any:
             if not runtime.knows(function_name):
                 return original(backend, function_name, qualifier, body, headers, response_headers)
@@ -136,7 +140,7 @@ class InProcessLambda:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             fn.module = module
-            setattr(fn, "_attr", attr)
+            fn._attr = attr
         return getattr(fn.module, getattr(fn, "_attr", "lambda_handler"))
 
 
@@ -208,9 +212,7 @@ class SqsPoller:
         return delivered
 
     def _deliver_batch(self, mapping: _Mapping) -> bool:
-        messages = self._sqs.receive_message(
-            mapping.queue_name, mapping.batch_size, 0, 30
-        )
+        messages = self._sqs.receive_message(mapping.queue_name, mapping.batch_size, 0, 30)
         if not messages:
             return False
         self.batches += 1

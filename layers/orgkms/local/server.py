@@ -54,7 +54,7 @@ def _poll(stack: EmbeddedStack, stopping: threading.Event) -> None:
     while not stopping.is_set():
         try:
             stack.deliver()
-        except Exception as err:  # noqa: BLE001 - keep serving; report and go on
+        except Exception as err:
             _report(err)
         stopping.wait(POLL_SECONDS)
 

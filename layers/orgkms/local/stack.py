@@ -65,7 +65,9 @@ class EmbeddedStack:
     """template.yaml created through moto's CloudFormation, with in-process Lambda."""
 
     def __init__(
-        self, stack_name: str = DEFAULT_STACK_NAME, root: Path | None = None,
+        self,
+        stack_name: str = DEFAULT_STACK_NAME,
+        root: Path | None = None,
         handler_env: dict[str, str] | None = None,
     ) -> None:
         self.stack_name = stack_name

@@ -1,0 +1,133 @@
+"""Org key policies. moto does not evaluate key policies, so this tier does: every call orgkms
+makes in AWS is checked against the statements the product generates."""
+
+import fnmatch
+from typing import Any
+
+import pytest
+
+from orgkms.policy import build_org_key_policy
+
+ACCOUNT = "111122223333"
+DATA_ROLE = f"arn:aws:iam::{ACCOUNT}:role/orgkms-OrgDataAccessRole-X"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/orgkms-KeyAdminRole-Y"
+OWNER = f"arn:aws:iam::{ACCOUNT}:role/acme-security"
+OTHER = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
+
+
+def policy(owner: str | None = OWNER) -> dict[str, Any]:
+    return build_org_key_policy(
+        partition="aws",
+        account_id=ACCOUNT,
+        org_id="acme",
+        data_access_role_arn=DATA_ROLE,
+        key_admin_role_arn=ADMIN_ROLE,
+        owner_principal_arn=owner,
+    )
+
+
+def allowed(doc: dict[str, Any], principal: str, action: str, context: dict[str, str]) -> bool:
+    """Is ``action`` by ``principal`` allowed by a statement that names the principal itself?
+
+    A small evaluator for the condition operators these policies use; the account-root statement
+    is excluded on purpose (it delegates to IAM and is checked separately).
+    """
+    for st in doc["Statement"]:
+        if st["Sid"] == "EnableAccountRootAccess" or st["Principal"]["AWS"] != principal:
+            continue
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        if not any(fnmatch.fnmatchcase(action, a) for a in actions):
+            continue
+        if _conditions_hold(st.get("Condition", {}), context):
+            return True
+    return False
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    for operator, pairs in conditions.items():
+        for key, expected in pairs.items():
+            if operator == "StringEquals":
+                ctx_key = key.removeprefix("kms:EncryptionContext:")
+                if context.get(ctx_key) != expected:
+                    return False
+            elif operator == "ForAllValues:StringEquals" and key == "kms:EncryptionContextKeys":
+                if not set(context) <= set(expected):
+                    return False
+            else:
+                raise AssertionError(f"evaluator does not know {operator} {key}")
+    return True
+
+
+ORG_CONTEXT = {"OrganizationId": "acme", "DataType": "invoice"}
+
+
+@pytest.mark.parametrize("action", ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"])
+def test_data_role_may_use_the_key_with_its_orgs_context(action: str) -> None:
+    assert allowed(policy(), DATA_ROLE, action, ORG_CONTEXT)
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        {"OrganizationId": "globex", "DataType": "invoice"},
+        {"OrganizationId": "Acme", "DataType": "invoice"},
+        {"DataType": "invoice"},
+        {},
+        {"OrganizationId": "acme", "DataType": "invoice", "aws-crypto-public-key": "x"},
+    ],
+)
+def test_data_role_is_refused_any_other_context(context: dict[str, str]) -> None:
+    for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
+        assert not allowed(policy(), DATA_ROLE, action, context)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "kms:CreateAlias",
+        "kms:DescribeKey",
+        "kms:EnableKeyRotation",
+        "kms:ListResourceTags",
+        "kms:PutKeyPolicy",
+    ],
+)
+def test_key_admin_role_can_do_each_call_orgkms_makes_while_provisioning(action: str) -> None:
+    assert allowed(policy(), ADMIN_ROLE, action, {})
+
+
+@pytest.mark.parametrize("action", ["kms:Decrypt", "kms:Encrypt", "kms:ScheduleKeyDeletion"])
+def test_key_admin_role_cannot_read_data_or_destroy_the_key(action: str) -> None:
+    assert not allowed(policy(), ADMIN_ROLE, action, ORG_CONTEXT)
+
+
+def test_owner_can_inspect_revoke_and_read_its_own_data_only() -> None:
+    doc = policy()
+    for action in ("kms:DescribeKey", "kms:GetKeyPolicy", "kms:DisableKey", "kms:EnableKey"):
+        assert allowed(doc, OWNER, action, {})
+    assert allowed(doc, OWNER, "kms:Decrypt", ORG_CONTEXT)
+    assert not allowed(doc, OWNER, "kms:Decrypt", {"OrganizationId": "globex", "DataType": "x"})
+    assert not allowed(doc, OWNER, "kms:ScheduleKeyDeletion", {})
+    assert not allowed(doc, OWNER, "kms:PutKeyPolicy", {})
+
+
+def test_without_an_owner_no_owner_statements_exist() -> None:
+    sids = {st["Sid"] for st in policy(owner=None)["Statement"]}
+    assert not any("Owner" in sid for sid in sids)
+    assert not any(allowed(policy(owner=None), OWNER, a, ORG_CONTEXT) for a in ("kms:Decrypt",))
+
+
+def test_someone_else_gets_nothing_from_the_key_policy_itself() -> None:
+    for action in ("kms:Decrypt", "kms:DescribeKey", "kms:DisableKey"):
+        assert not allowed(policy(), OTHER, action, ORG_CONTEXT)
+
+
+def test_only_the_account_root_statement_grants_kms_star() -> None:
+    doc = policy()
+    star = [st for st in doc["Statement"] if "kms:*" in str(st["Action"])]
+    assert [st["Sid"] for st in star] == ["EnableAccountRootAccess"]
+    assert star[0]["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
+
+
+def test_every_statement_has_a_unique_sid() -> None:
+    sids = [st["Sid"] for st in policy()["Statement"]]
+    assert len(sids) == len(set(sids)) and all(sids)
