@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch import (
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from orgkms.aws import Platform
 from orgkms.lifecycle import ControlPlaneConsumer
 from orgkms.observability import SERVICE, metrics

@@ -73,7 +73,7 @@ class Platform:
     def envelope(self) -> Any:
         from orgkms.envelope import OrgEnvelope
 
-        return OrgEnvelope(self.lookup, self.settings.cache, self.session._session)
+        return OrgEnvelope(self.lookup, self.settings.cache)
 
     @cached_property
     def store(self) -> Any:
@@ -84,4 +84,4 @@ class Platform:
 
 @lru_cache(maxsize=64)
 def _client(session: boto3.session.Session, service: str, region: str) -> Any:
-    return session.client(service, region_name=region, config=CLIENT_CONFIG)
+    return session.client(service, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]

@@ -143,7 +143,7 @@ def _apply_endpoint(endpoint: str | None) -> None:
     host = urlparse(endpoint).hostname or ""
     if _is_loopback(host) and not os.environ.get("AWS_ACCESS_KEY_ID"):
         # The embedded emulator accepts any credentials; never send real ones to it.
-        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+        os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")  # noqa: S106
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
@@ -228,17 +228,36 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _common_options(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    """The options every command takes, before or after the command name.
+
+    Subcommands get them without defaults, so a value given before the command name survives.
+    """
+
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--endpoint-url", default=default(None), help="AWS endpoint (default: $AWS_ENDPOINT_URL)"
+    )
+    parser.add_argument(
+        "--stack-name",
+        default=default(DEFAULT_STACK_NAME),
+        help=f"the stack whose Outputs name the resources (default: {DEFAULT_STACK_NAME})",
+    )
+    parser.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable output"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--endpoint-url", help="AWS endpoint (default: $AWS_ENDPOINT_URL)")
-    common.add_argument("--stack-name", default=DEFAULT_STACK_NAME, help="default: %(default)s")
-    common.add_argument("--json", action="store_true", help="machine-readable output")
+    _common_options(common, defaults=False)
 
     parser = argparse.ArgumentParser(
-        prog="orgkms",
-        parents=[common],
-        description="Per-organization KMS keys and envelope encryption.",
+        prog="orgkms", description="Per-organization KMS keys and envelope encryption."
     )
+    _common_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str) -> Any:

@@ -22,7 +22,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -47,7 +48,8 @@ logging.getLogger("aws_encryption_sdk").addHandler(logging.NullHandler())
 # Committing, non-signing. See README "Algorithm suite" for why not the signing default.
 ALGORITHM = Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY
 FRAME_LENGTH = 64 * 1024
-CHUNK = 1024 * 1024
+# Read in frame-sized pieces: the SDK copies its buffer per frame, so larger reads cost more.
+CHUNK = FRAME_LENGTH
 # An org's messages carry one data key copy per key in its decrypt list (at most a few during a
 # re-key); more is refused before any KMS call, so a crafted message cannot fan out KMS requests.
 MAX_ENCRYPTED_DATA_KEYS = 3
@@ -97,8 +99,11 @@ class OrgEnvelope:
     ) -> None:
         self._lookup = lookup
         self._policy = cache_policy or CachePolicy()
+        # A botocore session of its own: the KMS call counter and the last-error record then see
+        # this envelope's calls only, never another client's.
         self._session = botocore_session or botocore.session.Session()
         self._session.register("after-call.kms", self._count_kms_call)
+        self._count_lock = threading.Lock()
         self._clock = clock
         self._orgs: OrderedDict[str, _OrgMaterials] = OrderedDict()
         self._lock = threading.Lock()
@@ -126,7 +131,7 @@ class OrgEnvelope:
         return bytes(ciphertext)
 
     def decrypt(self, org_id: str, ciphertext: bytes, data_type: str | None = None) -> bytes:
-        """Decrypt a message of ``org_id``; refuses anything else with ``DecryptionRefused``."""
+        """Decrypt one message of ``org_id``; refuses anything else with ``DecryptionRefused``."""
         out = io.BytesIO()
         self.decrypt_stream(org_id, io.BytesIO(ciphertext), out, data_type)
         return out.getvalue()
@@ -166,16 +171,19 @@ class OrgEnvelope:
     ) -> Any:
         """A file-like that reads ``source`` encrypted, for uploads that pull (S3 multipart)."""
         materials = self._materials(org_id)
+        with self._kms_errors(org_id, materials.record.encrypt_key_arn):
+            reader = self._sdk.stream(
+                mode="e",
+                source=source,
+                materials_manager=materials.encrypt_cmm,
+                encryption_context=_context(org_id, data_type),
+                algorithm=ALGORITHM,
+                frame_length=FRAME_LENGTH,
+                source_length=length,
+            )
+            reader.header  # noqa: B018 - obtains the data key now, so KMS errors surface here
         materials.counters.encrypts += 1
-        return self._sdk.stream(
-            mode="e",
-            source=source,
-            materials_manager=materials.encrypt_cmm,
-            encryption_context=_context(org_id, data_type),
-            algorithm=ALGORITHM,
-            frame_length=FRAME_LENGTH,
-            source_length=length,
-        )
+        return reader
 
     def decrypt_stream(
         self, org_id: str, source: IO[bytes], sink: IO[bytes], data_type: str | None = None
@@ -199,6 +207,8 @@ class OrgEnvelope:
                 _check_context(org_id, data_type, context)
                 while chunk := decryptor.read(CHUNK):
                     sink.write(chunk)
+            if source.read(1):
+                raise _ContextMismatch  # bytes after the message: not one intact message
         except (OrgNotReady, KeyUnavailable, OSError):
             raise
         except Exception as err:
@@ -284,34 +294,23 @@ class OrgEnvelope:
         )
 
     def _count_kms_call(self, parsed: dict[str, Any] | None = None, **_: Any) -> None:
-        self.kms_calls += 1
+        with self._count_lock:
+            self.kms_calls += 1
         error = (parsed or {}).get("Error") or {}
         if error.get("Code"):
             self._local.last_kms_error = error["Code"]
 
-    def _kms_errors(self, org_id: str, key_arn: str) -> "_KmsErrors":
+    @contextmanager
+    def _kms_errors(self, org_id: str, key_arn: str) -> Iterator[None]:
+        """Turn the SDK's errors on the encrypt path into one naming the org, key and cause."""
         self._local.last_kms_error = None
-        return _KmsErrors(self, org_id, key_arn)
-
-
-class _KmsErrors:
-    """Turns the SDK's errors on the encrypt path into orgkms errors naming org and key."""
-
-    def __init__(self, envelope: OrgEnvelope, org_id: str, key_arn: str) -> None:
-        self._envelope = envelope
-        self._org_id = org_id
-        self._key_arn = key_arn
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is None or not isinstance(exc, AWSEncryptionSDKClientError):
-            return False
-        code = getattr(self._envelope._local, "last_kms_error", None) or type(exc).__name__
-        raise KeyUnavailable(
-            f"organization {self._org_id!r}: cannot encrypt under {self._key_arn} ({code})"
-        ) from exc
+        try:
+            yield
+        except AWSEncryptionSDKClientError as err:
+            code = getattr(self._local, "last_kms_error", None) or type(err).__name__
+            raise KeyUnavailable(
+                f"organization {org_id!r}: cannot encrypt under {key_arn} ({code})"
+            ) from err
 
 
 class _ContextMismatch(Exception):

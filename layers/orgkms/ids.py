@@ -34,7 +34,7 @@ def validate_data_type(data_type: str) -> str:
 
 
 def org_alias_name(org_id: str) -> str:
-    """The KMS alias of an organization's key. Informational only: orgkms never encrypts by alias."""
+    """The KMS alias of an organization's key: informational, orgkms never encrypts by alias."""
     return f"alias/org-{org_id}-encryption"
 
 

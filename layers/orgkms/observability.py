@@ -1,6 +1,7 @@
 """Logging and metrics for the package: Powertools, under one service name.
 
-Library modules log through child loggers (``Logger(service=SERVICE, child=True)``) of the ``orgkms`` service logger that handlers create,
+Library modules log through child loggers (``Logger(service=SERVICE, child=True)``) of the
+``orgkms`` service logger that handlers create,
 so their records come out as the handler's JSON lines (with its request id and appended keys)
 whatever order modules were imported in. Log org ids, key ARNs and counts; never data or keys.
 """

@@ -77,7 +77,8 @@ class OrgRegistry:
                 TableName=self._table,
                 Key=_key(org_id),
                 UpdateExpression="SET #s = :creating, keyMode = :mode, #r = :region, "
-                "claimToken = :token, claimExpiresAt = :exp, createdAt = if_not_exists(createdAt, :now)"
+                "claimToken = :token, claimExpiresAt = :exp, "
+                "createdAt = if_not_exists(createdAt, :now)"
                 + (", ownerPrincipalArn = :owner" if owner_principal_arn else ""),
                 ConditionExpression="attribute_not_exists(organizationId) OR "
                 "(#s = :creating AND claimExpiresAt < :now)",

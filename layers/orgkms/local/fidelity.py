@@ -16,9 +16,12 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
 5. EventBridge delivers the whole event to an SQS target, ``account`` included; moto's default
    target template leaves ``account`` out.
 
+6. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
+   look the ARN up as a raw key id and fail.
+
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
-6. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
+7. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
    which its tagger cannot read, and keeps ``KeyPolicy`` as an object rather than JSON text.
 
 Not restored (tests cover these with botocore's Stubber instead): key policies and IAM are not
@@ -99,6 +102,18 @@ def _checked_deletion(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _accepts_arn(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, key_id: str, *args: Any, **kwargs: Any) -> Any:
+        _require_local_arn(self, key_id)
+        resolved = self.any_id_to_key_id(key_id)
+        if resolved not in self.keys:
+            raise NotFoundException(f"Key '{key_id}' does not exist")
+        return original(self, resolved, *args, **kwargs)
+
+    return wrapper
+
+
 def _cfn_key_compatible(original: Callable[..., Any]) -> Callable[..., Any]:
     def create(
         cls: Any,
@@ -138,9 +153,11 @@ def install() -> None:
         KmsBackend.re_encrypt, "destination_key_id"
     )
     KmsBackend.decrypt = _checked_decrypt(KmsBackend.decrypt)  # type: ignore[method-assign]
-    KmsBackend.schedule_key_deletion = _checked_deletion(  # type: ignore[method-assign]
-        KmsBackend.schedule_key_deletion
+    KmsBackend.schedule_key_deletion = _accepts_arn(  # type: ignore[method-assign]
+        _checked_deletion(KmsBackend.schedule_key_deletion)
     )
+    for name in ("disable_key", "enable_key", "cancel_key_deletion"):
+        setattr(KmsBackend, name, _accepts_arn(getattr(KmsBackend, name)))
     Key.create_from_cloudformation_json = _cfn_key_compatible(  # type: ignore[method-assign]
         Key.create_from_cloudformation_json
     )

@@ -41,6 +41,7 @@ class _Function:
     memory: int
     environment: dict[str, str]
     module: ModuleType | None = None
+    handler_attr: str = "lambda_handler"
 
 
 class LambdaContext:
@@ -140,8 +141,8 @@ class InProcessLambda:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             fn.module = module
-            fn._attr = attr
-        return getattr(fn.module, getattr(fn, "_attr", "lambda_handler"))
+            fn.handler_attr = attr
+        return getattr(fn.module, fn.handler_attr)
 
 
 @contextmanager

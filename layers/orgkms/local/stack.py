@@ -35,7 +35,7 @@ from orgkms.local.template import (
 )
 
 REGION = "us-east-1"
-MOTO_CONFIG = {
+MOTO_CONFIG: Any = {
     "lambda": {"use_docker": False},
     "stepfunctions": {"execute_state_machine": True},
     "batch": {"use_docker": False},
@@ -94,7 +94,7 @@ class EmbeddedStack:
         default_user_config.update(MOTO_CONFIG)
         fidelity.install()
         if use_mock:
-            self._mock = mock_aws(config=MOTO_CONFIG)  # type: ignore[arg-type]
+            self._mock = mock_aws(config=MOTO_CONFIG)
             self._mock.start()
         self.runtime.install()
         with _quiet_unsupported_resources():
@@ -120,7 +120,7 @@ class EmbeddedStack:
         return Platform.from_stack(self.stack_name, self.session())
 
     def client(self, service: str) -> Any:
-        return self.session().client(service, region_name=REGION)
+        return self.session().client(service, region_name=REGION)  # type: ignore[call-overload]
 
     def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
         """Send control-plane events to the stack's bus (EventBusName filled in)."""
