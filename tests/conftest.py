@@ -1,6 +1,5 @@
 """Shared fixtures. Functional tests share one embedded stack and give each test its own orgs."""
 
-import json
 import os
 import socket
 import uuid
@@ -46,11 +45,9 @@ def new_org() -> Any:
 
 
 def org_created(detail: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Source": "saas.control-plane",
-        "DetailType": "org-created",
-        "Detail": json.dumps(detail),
-    }
+    from orgkms.models import control_plane_entry
+
+    return control_plane_entry("org-created", detail)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from orgkms.errors import DecryptionRefused
+from orgkms.models import control_plane_entry
 from orgkms.report import blast_radius, inventory
 
 OWNER = "arn:aws:iam::123456789012:role/acme-security-admin"
@@ -201,11 +202,7 @@ def _drain(stack: Any, url: str) -> list[dict[str, Any]]:
 
 
 def _event(detail: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Source": "saas.control-plane",
-        "DetailType": "org-created",
-        "Detail": json.dumps(detail),
-    }
+    return control_plane_entry("org-created", detail)
 
 
 def _files(folder: Path, defaults: bool) -> list[Path]:

@@ -148,28 +148,17 @@ class OrgEnvelope:
 
         Give ``length`` when known: the data key can then come from the cache.
         """
-        materials = self._materials(org_id)
-        with (
-            self._kms_errors(org_id, materials.record.encrypt_key_arn),
-            self._sdk.stream(
-                mode="e",
-                source=source,
-                materials_manager=materials.encrypt_cmm,
-                encryption_context=_context(org_id, data_type),
-                algorithm=ALGORITHM,
-                frame_length=FRAME_LENGTH,
-                source_length=length,
-            ) as encryptor,
-        ):
-            while chunk := encryptor.read(CHUNK):
+        reader, key_arn = self.open_encrypting_reader(org_id, data_type, source, length)
+        with reader:
+            while chunk := reader.read(CHUNK):
                 sink.write(chunk)
-        materials.counters.encrypts += 1
-        return materials.record.encrypt_key_arn
+        return key_arn
 
     def open_encrypting_reader(
         self, org_id: str, data_type: str, source: IO[bytes], length: int | None = None
-    ) -> Any:
-        """A file-like that reads ``source`` encrypted, for uploads that pull (S3 multipart)."""
+    ) -> tuple[Any, str]:
+        """A file-like that reads ``source`` encrypted (for uploads that pull, like S3's
+        multipart), and the ARN of the key it encrypts under."""
         materials = self._materials(org_id)
         with self._kms_errors(org_id, materials.record.encrypt_key_arn):
             reader = self._sdk.stream(
@@ -183,7 +172,7 @@ class OrgEnvelope:
             )
             reader.header  # noqa: B018 - obtains the data key now, so KMS errors surface here
         materials.counters.encrypts += 1
-        return reader
+        return reader, materials.record.encrypt_key_arn
 
     def decrypt_stream(
         self, org_id: str, source: IO[bytes], sink: IO[bytes], data_type: str | None = None

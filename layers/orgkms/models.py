@@ -6,7 +6,7 @@ Models are parsed with Powertools' parser. ``python -m orgkms.models`` writes th
 import json
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +63,11 @@ RESULT_EVENTS: dict[str, type[_Detail]] = {
     "org-key-ready": OrgKeyReady,
     "event-rejected": EventRejected,
 }
+
+
+def control_plane_entry(detail_type: str, detail: dict[str, Any]) -> dict[str, Any]:
+    """A PutEvents entry as the control plane sends it (EventBusName left to the caller)."""
+    return {"Source": CONTROL_PLANE_SOURCE, "DetailType": detail_type, "Detail": json.dumps(detail)}
 
 
 def write_schemas(folder: Path) -> list[Path]:

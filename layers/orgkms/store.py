@@ -50,8 +50,7 @@ class OrgStore:
         """Encrypt ``source`` and store it as ``name``; memory stays bounded for any size."""
         key = object_key(org_id, name)
         validate_data_type(data_type)
-        key_arn = self._envelope.record(org_id).encrypt_key_arn
-        reader = self._envelope.open_encrypting_reader(org_id, data_type, source, length)
+        reader, key_arn = self._envelope.open_encrypting_reader(org_id, data_type, source, length)
         with reader:
             self._s3.upload_fileobj(
                 reader,
