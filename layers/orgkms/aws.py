@@ -70,6 +70,39 @@ class Platform:
         return record
 
     @cached_property
+    def checkpoints(self) -> Any:
+        from orgkms.checkpoint import CheckpointStore
+
+        if not self.settings.migration_table:
+            raise ConfigurationError("this stack has no migration table")
+        return CheckpointStore(self.settings.migration_table, self.client("dynamodb"))
+
+    def start_migration(self, request: Any) -> str:
+        """Start the re-key workflow for ``request.organization_id``; returns the execution ARN.
+
+        A second start while the org's migration is active is refused here (and, for two starts
+        racing, by the workflow's lock).
+        """
+        import json
+        import uuid
+
+        from orgkms.checkpoint import ACTIVE, MigrationRefused
+
+        org_id = request.organization_id
+        self.lookup(org_id)
+        current = self.checkpoints.get(org_id)
+        if current is not None and current.status in ACTIVE:
+            raise MigrationRefused(
+                f"organization {org_id!r} is already being migrated by {current.execution}"
+            )
+        response = self.client("stepfunctions").start_execution(
+            stateMachineArn=self.settings.migration_state_machine_arn,
+            name=f"{org_id}-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(request.model_dump(by_alias=True, exclude_none=True)),
+        )
+        return str(response["executionArn"])
+
+    @cached_property
     def envelope(self) -> Any:
         from orgkms.envelope import OrgEnvelope
 

@@ -42,6 +42,9 @@ class Settings:
     data_access_role_arn: str
     key_admin_role_arn: str
     idempotency_table: str = ""
+    migration_table: str = ""
+    migration_role_arn: str = ""
+    migration_state_machine_arn: str = ""
     stack_name: str = DEFAULT_STACK_NAME
     cache: CachePolicy = field(default_factory=CachePolicy)
 
@@ -58,6 +61,9 @@ class Settings:
                 data_access_role_arn=env["ORGKMS_DATA_ACCESS_ROLE_ARN"],
                 key_admin_role_arn=env["ORGKMS_KEY_ADMIN_ROLE_ARN"],
                 idempotency_table=env.get("ORGKMS_IDEMPOTENCY_TABLE", ""),
+                migration_table=env.get("ORGKMS_MIGRATION_TABLE", ""),
+                migration_role_arn=env.get("ORGKMS_MIGRATION_ROLE_ARN", ""),
+                migration_state_machine_arn=env.get("ORGKMS_MIGRATION_STATE_MACHINE_ARN", ""),
                 stack_name=env.get("ORGKMS_STACK_NAME", DEFAULT_STACK_NAME),
                 cache=_cache_policy(env),
             )
@@ -76,6 +82,9 @@ class Settings:
                 data_access_role_arn=outputs["OrgDataAccessRoleArn"],
                 key_admin_role_arn=outputs["KeyAdminRoleArn"],
                 idempotency_table=outputs.get("IdempotencyTableName", ""),
+                migration_table=outputs.get("MigrationTableName", ""),
+                migration_role_arn=outputs.get("MigrationRoleArn", ""),
+                migration_state_machine_arn=outputs.get("MigrationStateMachineArn", ""),
                 stack_name=stack_name,
                 cache=_cache_policy(os.environ),
             )

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import aws_encryption_sdk
 import botocore.session
@@ -62,6 +62,12 @@ UNAVAILABLE_CODES = {
     "NotFoundException",
     "KeyUnavailableException",
 }
+
+
+class Sink(Protocol):
+    """Where plaintext or ciphertext is written: a binary file, a socket, a hashing wrapper."""
+
+    def write(self, data: bytes, /) -> Any: ...
 
 
 @dataclass
@@ -141,7 +147,7 @@ class OrgEnvelope:
         org_id: str,
         data_type: str,
         source: IO[bytes],
-        sink: IO[bytes],
+        sink: Sink,
         length: int | None = None,
     ) -> str:
         """Encrypt ``source`` into ``sink`` in frames, memory bounded; returns the key ARN used.
@@ -175,7 +181,7 @@ class OrgEnvelope:
         return reader, materials.record.encrypt_key_arn
 
     def decrypt_stream(
-        self, org_id: str, source: IO[bytes], sink: IO[bytes], data_type: str | None = None
+        self, org_id: str, source: IO[bytes], sink: Sink, data_type: str | None = None
     ) -> dict[str, str]:
         """Decrypt ``source`` into ``sink``; returns the message's encryption context.
 
@@ -183,17 +189,35 @@ class OrgEnvelope:
         message fails at its end, after earlier authenticated frames were written: write to a
         temporary file and keep it only on success when that matters.
         """
+        return self._decrypt(org_id, source, sink, data_type)
+
+    def check_header(
+        self, org_id: str, source: IO[bytes], data_type: str | None = None
+    ) -> dict[str, str]:
+        """Decrypt a message's data key and check its context, without reading its body.
+
+        Proves the message's data key opens with this org's decrypt keys (one KMS call per
+        distinct data key, cached); the body's frames are not authenticated by this check.
+        """
+        return self._decrypt(org_id, source, None, data_type)
+
+    def _decrypt(
+        self, org_id: str, source: IO[bytes], sink: Sink | None, data_type: str | None
+    ) -> dict[str, str]:
         validate_org_id(org_id)
         if data_type is not None:
             validate_data_type(data_type)
         materials = self._materials(org_id)
         self._local.last_kms_error = None
         try:
-            with self._sdk.stream(
+            decryptor = self._sdk.stream(
                 mode="d", source=source, materials_manager=materials.decrypt_cmm
-            ) as decryptor:
-                context = dict(decryptor.header.encryption_context)
-                _check_context(org_id, data_type, context)
+            )
+            context = dict(decryptor.header.encryption_context)
+            _check_context(org_id, data_type, context)
+            if sink is None:
+                return context
+            with decryptor:
                 while chunk := decryptor.read(CHUNK):
                     sink.write(chunk)
             if source.read(1):

@@ -53,6 +53,7 @@ class OrgKeyService:
         key_admin_role_arn: str,
         shared_key_arn: str,
         stack_name: str,
+        migration_role_arn: str = "",
     ) -> None:
         self._registry = registry
         self._kms_for_region = kms_for_region
@@ -63,6 +64,7 @@ class OrgKeyService:
         self._admin_role = key_admin_role_arn
         self._shared_key_arn = shared_key_arn
         self._stack_name = stack_name
+        self._migration_role = migration_role_arn
 
     def ensure_org_key(self, request: OrgCreated) -> OrgRecord:
         """Return the organization's READY record, creating its key if needed."""
@@ -95,6 +97,16 @@ class OrgKeyService:
             # is adopted then. A hard crash leaves the claim to expire after its lease instead.
             self._registry.release_claim(org_id, token)
             raise
+
+    def create_migration_target(self, org_id: str, region: str, owner: str | None) -> str:
+        """A key of the org's own for an org registered elsewhere (the shared key): the re-key
+        workflow's target. Safe to repeat: an earlier attempt's key is found by its tag."""
+        kms = self._kms_for_region(region)
+        alias_name = org_alias_name(org_id)
+        key_arn = self._scan_for_tagged_key(kms, org_id) or self._create_key(kms, org_id, owner)
+        self._ensure_alias(kms, org_id, alias_name, key_arn)
+        self._call(kms.enable_key_rotation, org_id, key_arn, KeyId=key_arn)
+        return key_arn
 
     def _register_shared(self, org_id: str, region: str, owner: str | None) -> OrgRecord:
         self._registry.register_shared(org_id, self._shared_key_arn, region, owner)
@@ -134,6 +146,7 @@ class OrgKeyService:
             data_access_role_arn=self._data_role,
             key_admin_role_arn=self._admin_role,
             owner_principal_arn=owner,
+            migration_role_arn=self._migration_role or None,
         )
         response = self._call(
             kms.create_key,
@@ -166,9 +179,10 @@ class OrgKeyService:
         return self._scan_for_tagged_key(kms, org_id)
 
     def _scan_for_tagged_key(self, kms: Any, org_id: str) -> str | None:
-        # NOTE: reached only when a claim is taken over and the crashed attempt recorded no key,
-        # i.e. it died between CreateKey and its next registry write. Cost grows with the number
-        # of keys in the region; it buys exactly one key per organization in that rare case.
+        # NOTE: reached only when a claim is taken over and the crashed attempt recorded no key
+        # (it died between CreateKey and its next registry write), and once when a migration
+        # gives a shared-mode org its key. Cost grows with the number of keys in the region;
+        # it buys exactly one key per organization in those rare cases.
         found: list[tuple[Any, str]] = []
         for page in kms.get_paginator("list_keys").paginate():
             for entry in page.get("Keys", []):

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ValidationError
 
 from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
-from orgkms.errors import InvalidEvent
+from orgkms.checkpoint import MigrationRefused
+from orgkms.errors import InvalidEvent, OrgNotFound
 from orgkms.ids import org_alias_name
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
@@ -33,6 +34,8 @@ from orgkms.models import (
     CONTROL_PLANE_SOURCE,
     MAX_DETAIL_BYTES,
     EventRejected,
+    MigrationRequest,
+    MigrationResult,
     OrgCreated,
     OrgKeyReady,
 )
@@ -79,6 +82,7 @@ class ControlPlaneConsumer:
         keys: OrgKeyService,
         publisher: ResultPublisher,
         idempotency: tuple[DynamoDBPersistenceLayer, IdempotencyConfig] | None = None,
+        start_migration: Callable[[MigrationRequest], str] | None = None,
     ) -> None:
         self._keys = keys
         self._publisher = publisher
@@ -91,22 +95,12 @@ class ControlPlaneConsumer:
                 config=idempotency[1],
             )(provision)
         self._provision_once = provision
+        self._start_migration = start_migration
 
     @classmethod
     def from_platform(cls, platform: Platform) -> "ControlPlaneConsumer":
         settings = platform.settings
-        account_id, partition = _caller_account(platform)
-        keys = OrgKeyService(
-            registry=platform.registry,
-            kms_for_region=lambda region: platform.client("kms", region),
-            default_region=platform.region,
-            partition=partition,
-            account_id=account_id,
-            data_access_role_arn=settings.data_access_role_arn,
-            key_admin_role_arn=settings.key_admin_role_arn,
-            shared_key_arn=settings.shared_key_arn,
-            stack_name=settings.stack_name,
-        )
+        keys = key_service(platform)
         idempotency = None
         if settings.idempotency_table:
             idempotency = (
@@ -121,7 +115,8 @@ class ControlPlaneConsumer:
                 ),
             )
         publisher = ResultPublisher(platform.client("events"), settings.event_bus_name)
-        return cls(keys, publisher, idempotency)
+        start = platform.start_migration if settings.migration_state_machine_arn else None
+        return cls(keys, publisher, idempotency, start)
 
     def handle_record(self, record: SQSRecord) -> None:
         try:
@@ -132,12 +127,33 @@ class ControlPlaneConsumer:
         logger.append_keys(detail_type=detail_type)
         if isinstance(detail, OrgCreated):
             self._org_created(detail)
+        elif isinstance(detail, MigrationRequest):
+            self._migration_requested(detail)
 
     def _org_created(self, detail: OrgCreated) -> None:
         logger.append_keys(org_id=detail.organization_id)
         ready = self._provision_once(request=detail.model_dump(by_alias=True))
         self._publisher.publish("org-key-ready", OrgKeyReady.model_validate(ready))
         metrics.add_metric(name="OrgKeyReady", unit=MetricUnit.Count, value=1)
+
+    def _migration_requested(self, detail: MigrationRequest) -> None:
+        logger.append_keys(org_id=detail.organization_id)
+        if self._start_migration is None:
+            raise InvalidEvent("this deployment has no re-key workflow")
+        try:
+            execution = self._start_migration(detail)
+        except (MigrationRefused, OrgNotFound) as err:
+            # Refused before any data is touched: a reason on the bus, and the message is done.
+            self._publisher.publish(
+                "migration-failed",
+                MigrationResult(
+                    organizationId=detail.organization_id, status="REFUSED", reason=str(err)
+                ),
+            )
+            logger.warning("migration refused", extra={"reason": str(err)})
+            return
+        logger.info("migration started", extra={"execution": execution})
+        metrics.add_metric(name="MigrationsStarted", unit=MetricUnit.Count, value=1)
 
     def _provision(self, request: dict[str, Any]) -> dict[str, Any]:
         record = self._keys.ensure_org_key(OrgCreated.model_validate(request))
@@ -163,6 +179,24 @@ class ControlPlaneConsumer:
             )
         except PublishError as err:
             logger.warning("rejection event not published", extra={"error": str(err)})
+
+
+def key_service(platform: Platform) -> OrgKeyService:
+    """The org key service wired to this platform's clients and settings."""
+    settings = platform.settings
+    account_id, partition = _caller_account(platform)
+    return OrgKeyService(
+        registry=platform.registry,
+        kms_for_region=lambda region: platform.client("kms", region),
+        default_region=platform.region,
+        partition=partition,
+        account_id=account_id,
+        data_access_role_arn=settings.data_access_role_arn,
+        key_admin_role_arn=settings.key_admin_role_arn,
+        shared_key_arn=settings.shared_key_arn,
+        stack_name=settings.stack_name,
+        migration_role_arn=settings.migration_role_arn,
+    )
 
 
 def _caller_account(platform: Platform) -> tuple[str, str]:

@@ -19,6 +19,7 @@ MAX_DETAIL_BYTES = 8 * 1024
 ACCOUNT_PRINCIPAL_ARN = (
     r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:(root|(role|user)/[A-Za-z0-9+=,.@_/-]{1,512})$"
 )
+KEY_ARN_PATTERN = r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$"
 
 
@@ -57,11 +58,46 @@ class EventRejected(_Detail):
     organization_id: str | None = Field(default=None, alias="organizationId")
 
 
+class MigrationRequest(BaseModel):
+    """detail-type ``migration-requested``, and the re-key workflow's execution input."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+    organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
+    target_key_arn: str | None = Field(default=None, alias="targetKeyArn", pattern=KEY_ARN_PATTERN)
+    reason: str | None = Field(default=None, max_length=500)
+    deletion_window_days: int = Field(default=30, ge=7, le=30, alias="deletionWindowDays")
+    noncurrent_versions: Literal["report", "delete"] = Field(
+        default="report", alias="noncurrentVersions"
+    )
+    cache_drain_seconds: int | None = Field(default=None, ge=0, le=3600, alias="cacheDrainSeconds")
+
+
+class MigrationResult(_Detail):
+    """Results ``migration-completed`` and ``migration-failed``."""
+
+    organization_id: str = Field(alias="organizationId")
+    status: str = ""
+    execution: str = ""
+    target_key_arn: str = Field(default="", alias="targetKeyArn")
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    bytes: int = 0
+    reason: str = ""
+    retired: list[dict[str, Any]] = Field(default_factory=list)
+
+
 # detail-type -> model of the control-plane events orgkms consumes.
-CONTROL_PLANE_EVENTS: dict[str, type[_Detail]] = {"org-created": OrgCreated}
-RESULT_EVENTS: dict[str, type[_Detail]] = {
+CONTROL_PLANE_EVENTS: dict[str, type[BaseModel]] = {
+    "org-created": OrgCreated,
+    "migration-requested": MigrationRequest,
+}
+RESULT_EVENTS: dict[str, type[BaseModel]] = {
     "org-key-ready": OrgKeyReady,
     "event-rejected": EventRejected,
+    "migration-completed": MigrationResult,
+    "migration-failed": MigrationResult,
 }
 
 

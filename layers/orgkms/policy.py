@@ -53,12 +53,16 @@ def build_org_key_policy(
     data_access_role_arn: str,
     key_admin_role_arn: str,
     owner_principal_arn: str | None = None,
+    migration_role_arn: str | None = None,
 ) -> dict[str, Any]:
     """The key policy of ``org_id``'s key.
 
     The account-root statement keeps the key manageable through IAM so it can never be locked
     out; no service role gets ``kms:*``; every data operation needs the organization's context.
+    The data roles (the platform's, and the re-key workflow's) get their KMS access here only,
+    never from their IAM policies, which would apply to every org's key alike.
     """
+    data_principals = [data_access_role_arn, *([migration_role_arn] if migration_role_arn else [])]
     statements: list[dict[str, Any]] = [
         {
             "Sid": "EnableAccountRootAccess",
@@ -77,7 +81,7 @@ def build_org_key_policy(
         {
             "Sid": "AllowDataAccessForThisOrganizationOnly",
             "Effect": "Allow",
-            "Principal": {"AWS": data_access_role_arn},
+            "Principal": {"AWS": data_principals},
             "Action": DATA_ACTIONS,
             "Resource": "*",
             "Condition": org_context_condition(org_id),

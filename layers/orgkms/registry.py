@@ -154,6 +154,40 @@ class OrgRegistry:
             ) from err
         return True
 
+    def set_keys(
+        self,
+        org_id: str,
+        encrypt_key_arn: str,
+        decrypt_key_arns: list[str],
+        key_mode: KeyMode | None = None,
+        alias_name: str | None = None,
+    ) -> None:
+        """Point a READY organization at other keys (the re-key workflow's steps)."""
+        expression = "SET encryptKeyArn = :enc, decryptKeyArns = :dec, updatedAt = :now"
+        values: dict[str, Any] = {
+            ":enc": {"S": encrypt_key_arn},
+            ":dec": {"L": [{"S": arn} for arn in dict.fromkeys(decrypt_key_arns)]},
+            ":now": {"N": str(int(self._clock()))},
+            ":ready": {"S": "READY"},
+        }
+        if key_mode:
+            expression += ", keyMode = :mode"
+            values[":mode"] = {"S": key_mode}
+        if alias_name is not None:
+            expression += ", aliasName = :alias"
+            values[":alias"] = {"S": alias_name}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression=expression,
+                ConditionExpression="#s = :ready",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as err:
+            raise RegistryError(f"updating keys of {org_id!r} failed: {_code(err)}") from err
+
     def scan(self) -> Iterator[OrgRecord]:
         """Every organization. For status and reports only: never on an encrypt or decrypt path."""
         paginator = self._ddb.get_paginator("scan")

@@ -59,7 +59,10 @@ def test_the_created_key_carries_the_generated_policy(
     data = next(
         s for s in policy["Statement"] if s["Sid"] == "AllowDataAccessForThisOrganizationOnly"
     )
-    assert data["Principal"]["AWS"] == stack.outputs["OrgDataAccessRoleArn"]
+    assert data["Principal"]["AWS"] == [
+        stack.outputs["OrgDataAccessRoleArn"],
+        stack.outputs["MigrationRoleArn"],
+    ]
     assert data["Condition"]["StringEquals"] == {"kms:EncryptionContext:OrganizationId": org}
     assert any(s["Principal"]["AWS"] == OWNER for s in policy["Statement"])
 

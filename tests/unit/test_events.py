@@ -115,4 +115,4 @@ def test_every_sample_event_is_valid_and_every_type_has_one() -> None:
             continue
         detail_type, _ = parse_control_plane_message(json.dumps(event))
         seen.add(detail_type)
-    assert seen == {"org-created"}
+    assert seen == {"org-created", "migration-requested"}

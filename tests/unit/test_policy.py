@@ -15,6 +15,9 @@ OWNER = f"arn:aws:iam::{ACCOUNT}:role/acme-security"
 OTHER = f"arn:aws:iam::{ACCOUNT}:role/someone-else"
 
 
+MIGRATION_ROLE = f"arn:aws:iam::{ACCOUNT}:role/orgkms-MigrationRole-Z"
+
+
 def policy(owner: str | None = OWNER) -> dict[str, Any]:
     return build_org_key_policy(
         partition="aws",
@@ -23,6 +26,7 @@ def policy(owner: str | None = OWNER) -> dict[str, Any]:
         data_access_role_arn=DATA_ROLE,
         key_admin_role_arn=ADMIN_ROLE,
         owner_principal_arn=owner,
+        migration_role_arn=MIGRATION_ROLE,
     )
 
 
@@ -33,7 +37,9 @@ def allowed(doc: dict[str, Any], principal: str, action: str, context: dict[str,
     is excluded on purpose (it delegates to IAM and is checked separately).
     """
     for st in doc["Statement"]:
-        if st["Sid"] == "EnableAccountRootAccess" or st["Principal"]["AWS"] != principal:
+        named = st["Principal"]["AWS"]
+        named = named if isinstance(named, list) else [named]
+        if st["Sid"] == "EnableAccountRootAccess" or principal not in named:
             continue
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
         if not any(fnmatch.fnmatchcase(action, a) for a in actions):
@@ -62,8 +68,9 @@ ORG_CONTEXT = {"OrganizationId": "acme", "DataType": "invoice"}
 
 
 @pytest.mark.parametrize("action", ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"])
-def test_data_role_may_use_the_key_with_its_orgs_context(action: str) -> None:
+def test_data_roles_may_use_the_key_with_its_orgs_context(action: str) -> None:
     assert allowed(policy(), DATA_ROLE, action, ORG_CONTEXT)
+    assert allowed(policy(), MIGRATION_ROLE, action, ORG_CONTEXT)
 
 
 @pytest.mark.parametrize(
@@ -79,6 +86,7 @@ def test_data_role_may_use_the_key_with_its_orgs_context(action: str) -> None:
 def test_data_role_is_refused_any_other_context(context: dict[str, str]) -> None:
     for action in ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey"):
         assert not allowed(policy(), DATA_ROLE, action, context)
+        assert not allowed(policy(), MIGRATION_ROLE, action, context)
 
 
 @pytest.mark.parametrize(

@@ -90,3 +90,14 @@ def test_runtime_is_python_312_on_arm64(template: dict[str, Any]) -> None:
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.12"
     assert function_globals["Architectures"] == ["arm64"]
+
+
+def test_no_role_gets_kms_data_access_from_iam(template: dict[str, Any]) -> None:
+    """With the account-root statement in every key policy, an IAM grant of kms:Decrypt would
+    reach every org's key alike; data access must come from each key's own policy."""
+    data_actions = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"}
+    for name, role in resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            for st in policy["PolicyDocument"]["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                assert not data_actions & set(actions), f"{name}/{st['Sid']}"

@@ -13,16 +13,24 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
    return to the queue (see :mod:`orgkms.local.runtime`); moto's delivers one message per
    invocation and ignores the response.
 
-5. EventBridge delivers the whole event to an SQS target, ``account`` included; moto's default
+5. DynamoDB evaluates a conditional write and applies it atomically; moto's check and write can
+   interleave between threads, so two conditional claims of one item could both succeed.
+6. EventBridge delivers the whole event to an SQS target, ``account`` included; moto's default
    target template leaves ``account`` out.
 
-6. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
+7. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
    look the ARN up as a raw key id and fail.
 
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
-7. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
+8. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
    which its tagger cannot read, and keeps ``KeyPolicy`` as an object rather than JSON text.
+
+9. A bucket's ``VersioningConfiguration`` and ``PublicAccessBlockConfiguration`` are not applied
+   by moto's CloudFormation; :class:`orgkms.local.stack.EmbeddedStack` applies them after
+   creating the stack. It also creates each state machine again through the Step Functions API
+   with its ``DefinitionSubstitutions`` applied, since moto's CloudFormation ignores them and its
+   interpreter cannot see the state machines CloudFormation made.
 
 Not restored (tests cover these with botocore's Stubber instead): key policies and IAM are not
 evaluated; ``Origin=EXTERNAL`` keys are usable before import; CloudTrail LookupEvents.
@@ -30,10 +38,12 @@ evaluated; ``Origin=EXTERNAL`` keys are usable before import; CloudTrail LookupE
 
 import functools
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
+from moto.dynamodb.models import DynamoDBBackend
 from moto.events.utils import EventTemplateParser
 from moto.kms.exceptions import NotFoundException, ValidationException
 from moto.kms.models import Key, KmsBackend
@@ -140,6 +150,18 @@ def _cfn_key_compatible(original: Callable[..., Any]) -> Callable[..., Any]:
     return classmethod(create)  # type: ignore[return-value]
 
 
+_DYNAMODB_WRITE_LOCK = threading.RLock()
+
+
+def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _DYNAMODB_WRITE_LOCK:
+            return original(*args, **kwargs)
+
+    return wrapper
+
+
 def install() -> None:
     """Patch moto's KMS backend once per process."""
     global _installed
@@ -166,4 +188,6 @@ def install() -> None:
         '"account": "<account>", "time": <time>, "region": "<region>", '
         '"resources": <resources>, "detail": <detail>}'
     )
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
     _installed = True

@@ -31,8 +31,16 @@ from orgkms.local.template import (
     load_template,
     localize_artifacts,
     placeholder_zip,
+    state_machines,
     translate,
 )
+
+_PSEUDO = {
+    "AWS::StackName": lambda stack: stack.stack_name,
+    "AWS::Region": lambda stack: REGION,
+    "AWS::AccountId": lambda stack: DEFAULT_ACCOUNT_ID,
+    "AWS::Partition": lambda stack: "aws",
+}
 
 REGION = "us-east-1"
 MOTO_CONFIG: Any = {
@@ -175,6 +183,90 @@ class EmbeddedStack:
         self.poller = SqsPoller(
             self.runtime, sqs_backends[DEFAULT_ACCOUNT_ID][REGION], lambda_backend
         )
+        self._recreate_state_machines(translated, resources)
+        self._apply_bucket_settings(translated, resources)
+
+    def _apply_bucket_settings(
+        self, translated: dict[str, Any], resources: list[dict[str, Any]]
+    ) -> None:
+        """moto's CloudFormation creates buckets without their versioning and public access
+        block; apply them as AWS would."""
+        physical = {r.get("LogicalResourceId"): r.get("PhysicalResourceId") for r in resources}
+        s3 = self.client("s3")
+        for logical_id, resource in translated.get("Resources", {}).items():
+            if resource.get("Type") != "AWS::S3::Bucket" or logical_id not in physical:
+                continue
+            props, bucket = resource.get("Properties", {}), physical[logical_id]
+            status = props.get("VersioningConfiguration", {}).get("Status")
+            if status:
+                s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": status})
+            if "PublicAccessBlockConfiguration" in props:
+                s3.put_public_access_block(
+                    Bucket=bucket,
+                    PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"],
+                )
+
+    def _recreate_state_machines(
+        self, translated: dict[str, Any], resources: list[dict[str, Any]]
+    ) -> None:
+        """moto's CloudFormation ignores DefinitionSubstitutions and makes state machines its
+        interpreter cannot run: create each again through the API, substituted, same name."""
+        physical = {str(r.get("LogicalResourceId")): r.get("PhysicalResourceId") for r in resources}
+        sfn = self.client("stepfunctions")
+        for logical_id, props in state_machines(translated).items():
+            definition = self._resolve(props.get("DefinitionString", ""), physical)
+            for name, value in props.get("DefinitionSubstitutions", {}).items():
+                definition = definition.replace("${" + name + "}", self._resolve(value, physical))
+            name = self._resolve(props.get("StateMachineName", logical_id), physical)
+            role = self._resolve(props.get("RoleArn", ""), physical)
+            existing = [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == name]
+            for machine in existing:
+                sfn.delete_state_machine(stateMachineArn=machine["stateMachineArn"])
+            sfn.create_state_machine(
+                name=name,
+                definition=definition,
+                roleArn=role,
+                type=props.get("StateMachineType", "STANDARD"),
+            )
+
+    def _resolve(self, value: Any, physical: dict[str, Any]) -> str:
+        """The few intrinsics a state machine's properties use, against the created stack."""
+        if isinstance(value, str):
+            return value
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return str(separator).join(self._resolve(p, physical) for p in parts)
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            for key, replacement in _PSEUDO.items():
+                text = text.replace("${" + key + "}", replacement(self))
+            return text
+        if "Ref" in value:
+            ref = value["Ref"]
+            return _PSEUDO[ref](self) if ref in _PSEUDO else str(physical[ref])
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self._arn_of(logical_id, attribute, physical)
+        raise ValueError(f"cannot resolve {value!r} locally")
+
+    def _arn_of(self, logical_id: str, attribute: str, physical: dict[str, Any]) -> str:
+        name = str(physical[logical_id])
+        if attribute == "Arn" and name.startswith("arn:"):
+            return name
+        if attribute == "Arn":
+            for service, call, key in (
+                ("lambda", "get_function", "Configuration"),
+                ("iam", "get_role", "Role"),
+            ):
+                try:
+                    client = self.client(service)
+                    found = getattr(client, call)(
+                        **({"FunctionName": name} if service == "lambda" else {"RoleName": name})
+                    )
+                    return str(found[key]["FunctionArn" if service == "lambda" else "Arn"])
+                except client.exceptions.ClientError:
+                    continue
+        raise ValueError(f"cannot resolve {logical_id}.{attribute} locally")
 
 
 # Resource types moto's CloudFormation skips. They hold access policies, which moto would not

@@ -2,6 +2,7 @@
 
 import copy
 import io
+import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,12 @@ def localize_artifacts(
     globals_handler = rewritten.get("Globals", {}).get("Function", {}).get("Handler")
     for logical_id, resource in rewritten.get("Resources", {}).items():
         props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(
+            props.get("DefinitionUri"), str
+        ):
+            # What `sam package` does with a local definition, but inline: no upload needed.
+            props["Definition"] = json.loads((root / props.pop("DefinitionUri")).read_text())
+            continue
         field = {
             "AWS::Serverless::Function": "CodeUri",
             "AWS::Serverless::LayerVersion": "ContentUri",
@@ -71,6 +78,15 @@ def localize_artifacts(
         props[field] = f"s3://{ARTIFACT_BUCKET}/{key}"
         code[logical_id] = LocalCode(logical_id, folder, props.get("Handler", globals_handler), key)
     return rewritten, code
+
+
+def state_machines(translated: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The translated template's state machines: logical id -> properties."""
+    return {
+        logical_id: resource.get("Properties", {})
+        for logical_id, resource in translated.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::StepFunctions::StateMachine"
+    }
 
 
 def placeholder_zip(code: LocalCode) -> bytes:

@@ -1,0 +1,652 @@
+"""The re-key workflow's steps: move one organization's data from source keys to a target key.
+
+Each step is one Lambda invocation driven by ``statemachines/migration.asl.json``; the state
+between steps is a small constant-size document, the progress lives in a DynamoDB checkpoint.
+
+1. prepare: validate the request, take the org's migration lock, ensure the target key;
+2. open_dual: new writes go under the target only, reads accept sources and target;
+3. reencrypt_page (looped): a page of objects, re-encrypted with bounded concurrency;
+4. validate_page (looped): every object is under the target alone and its data key opens with it;
+5. switch: the target becomes the only key; old keys no one uses any more are retired;
+   fail: on any error, the org stays readable under all its keys and the reason is recorded.
+
+Writers during the window write under the target (so the batch converges); readers accept both
+keys, so neither ever fails. A rewrite that races a writer is undone (its version deleted), so a
+writer's newer version always stays current.
+"""
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from orgkms.bus import ResultPublisher
+from orgkms.checkpoint import Checkpoint, CheckpointStore, MigrationRefused
+from orgkms.envelope import OrgEnvelope
+from orgkms.errors import DecryptionRefused, KeyUnavailable
+from orgkms.ids import org_alias_name, org_prefix
+from orgkms.keys import ORG_TAG, OrgKeyService
+from orgkms.models import MigrationRequest, MigrationResult
+from orgkms.observability import SERVICE
+from orgkms.registry import OrgRecord, OrgRegistry
+from orgkms.store import FORMAT_VERSION, META_FORMAT, META_KEY_ARN
+
+logger = Logger(service=SERVICE, child=True)
+
+PAGE_SIZE = 200
+WORKERS = 8
+SPOOL_BYTES = 8 * 1024 * 1024
+MULTIPART_COPY_THRESHOLD = 5 * 1024**3  # CopyObject's limit
+COPY_PART_BYTES = 512 * 1024**2
+
+
+class TransientMigrationError(Exception):
+    """Throttling or a passing AWS fault: the state machine retries the step with backoff."""
+
+
+@dataclass(frozen=True)
+class MigrationConfig:
+    shared_key_arn: str
+    cache_max_age_seconds: int
+    page_size: int = PAGE_SIZE
+    workers: int = WORKERS
+    multipart_copy_threshold: int = MULTIPART_COPY_THRESHOLD
+    copy_part_bytes: int = COPY_PART_BYTES
+
+
+class MigrationService:
+    """The workflow's steps. Every method takes and returns the small state document."""
+
+    def __init__(
+        self,
+        *,
+        registry: OrgRegistry,
+        checkpoints: CheckpointStore,
+        keys: OrgKeyService,
+        envelope: OrgEnvelope,
+        s3: Any,
+        bucket: str,
+        kms_for_region: Callable[[str], Any],
+        publisher: ResultPublisher,
+        config: MigrationConfig,
+    ) -> None:
+        self._registry = registry
+        self._checkpoints = checkpoints
+        self._keys = keys
+        self._envelope = envelope
+        self._s3 = s3
+        self._bucket = bucket
+        self._kms_for_region = kms_for_region
+        self._publisher = publisher
+        self._config = config
+
+    @classmethod
+    def from_platform(cls, platform: Any) -> "MigrationService":
+        from orgkms.lifecycle import key_service
+
+        settings = platform.settings
+        return cls(
+            registry=platform.registry,
+            checkpoints=platform.checkpoints,
+            keys=key_service(platform),
+            envelope=platform.envelope,
+            s3=platform.client("s3"),
+            bucket=settings.data_bucket,
+            kms_for_region=lambda region: platform.client("kms", region),
+            publisher=ResultPublisher(platform.client("events"), settings.event_bus_name),
+            config=MigrationConfig(
+                shared_key_arn=settings.shared_key_arn,
+                cache_max_age_seconds=int(settings.cache.max_age_seconds),
+            ),
+        )
+
+    # ------------------------------------------------------------------ steps
+
+    def prepare(self, execution: str, raw: dict[str, Any]) -> dict[str, Any]:
+        request = _parse_request(raw)
+        org_id = request.organization_id
+        record = self._registry.get(org_id)
+        if record is None or not record.ready:
+            raise MigrationRefused(f"organization {org_id!r} is not registered or not ready")
+        checkpoint = self._checkpoints.begin(org_id, execution)
+        if checkpoint.status != "PREPARING":
+            return self._state(request, checkpoint)  # a retried prepare of a started migration
+
+        target = request.target_key_arn or self._default_target(record)
+        sources = [
+            arn
+            for arn in dict.fromkeys([record.encrypt_key_arn, *record.decrypt_key_arns])
+            if arn != target
+        ]
+        if not sources:
+            raise MigrationRefused(f"organization {org_id!r} is already on {target}")
+        self._preflight(org_id, target)
+
+        checkpoint.target_key_arn, checkpoint.source_key_arns = target, sources
+        checkpoint.total = self._count_objects(org_id)
+        checkpoint.status = "DUAL"
+        self._checkpoints.save(checkpoint)
+        logger.info(
+            "migration prepared",
+            extra={
+                "org_id": org_id,
+                "execution": execution,
+                "target_key_arn": target,
+                "objects": checkpoint.total,
+            },
+        )
+        return self._state(request, checkpoint)
+
+    def open_dual(self, state: dict[str, Any]) -> dict[str, Any]:
+        checkpoint = self._own(state)
+        self._registry.set_keys(
+            checkpoint.org_id,
+            checkpoint.target_key_arn,
+            [*checkpoint.source_key_arns, checkpoint.target_key_arn],
+        )
+        checkpoint.status = "REENCRYPTING"
+        self._checkpoints.save(checkpoint)
+        return {**state, "more": True}
+
+    def reencrypt_page(self, state: dict[str, Any]) -> dict[str, Any]:
+        checkpoint = self._own(state)
+        self._envelope.flush(checkpoint.org_id)  # read the dual-phase keys, not a cached set
+        keys = self._list_page(checkpoint.org_id, checkpoint.start_after)
+        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
+            outcomes = list(pool.map(lambda key: self._rekey_object(checkpoint, key), keys))
+        for key, (outcome, size) in zip(keys, outcomes, strict=True):
+            if outcome == "done":
+                checkpoint.done += 1
+                checkpoint.bytes += size
+            elif outcome == "skipped":
+                checkpoint.skipped += 1
+            else:
+                checkpoint.failed += 1
+                checkpoint.failures.append(f"{key}: {outcome}")
+        checkpoint.pages += 1
+        more = len(keys) == self._config.page_size
+        checkpoint.start_after = keys[-1] if more else ""
+        if not more:
+            checkpoint.status = "VALIDATING"
+        self._checkpoints.save(checkpoint)
+        logger.info(
+            "page re-encrypted",
+            extra={
+                "org_id": checkpoint.org_id,
+                "objects": len(keys),
+                "done": checkpoint.done,
+                "failed": checkpoint.failed,
+            },
+        )
+        return {**state, "more": more, "valid": True}
+
+    def validate_page(self, state: dict[str, Any]) -> dict[str, Any]:
+        checkpoint = self._own(state)
+        target_only = self._target_only_envelope(checkpoint)
+        keys = self._list_page(checkpoint.org_id, checkpoint.start_after)
+        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
+            problems = list(
+                pool.map(
+                    lambda key: self._validate_object(checkpoint, target_only, state, key), keys
+                )
+            )
+        bad = [f"{key}: {problem}" for key, problem in zip(keys, problems, strict=True) if problem]
+        checkpoint.failures.extend(bad)
+        checkpoint.failed += len(bad)
+        more = len(keys) == self._config.page_size
+        checkpoint.start_after = keys[-1] if more else ""
+        self._checkpoints.save(checkpoint)
+        valid = checkpoint.failed == 0
+        if not more and not valid:
+            raise MigrationRefused(
+                f"validation failed for {checkpoint.failed} object(s) of {checkpoint.org_id!r}; "
+                f"first: {checkpoint.failures[:3]}"
+            )
+        return {**state, "more": more, "valid": valid}
+
+    def switch(self, state: dict[str, Any]) -> dict[str, Any]:
+        checkpoint = self._own(state)
+        org_id, target = checkpoint.org_id, checkpoint.target_key_arn
+        checkpoint.status = "SWITCHING"
+        self._checkpoints.save(checkpoint)
+        own_key = self._tagged_for(target, org_id)
+        self._registry.set_keys(
+            org_id,
+            target,
+            [target],
+            key_mode="dedicated",
+            alias_name=org_alias_name(org_id) if own_key else "",
+        )
+        checkpoint.retired = [
+            self._retire(org_id, arn, int(state["deletionWindowDays"]))
+            for arn in checkpoint.source_key_arns
+        ]
+        checkpoint.status = "COMPLETED"
+        self._checkpoints.save(checkpoint)
+        self._envelope.flush(org_id)
+        self._publish("migration-completed", checkpoint)
+        logger.info("migration completed", extra={"org_id": org_id, "target_key_arn": target})
+        return {**state, "status": "COMPLETED", "retired": checkpoint.retired}
+
+    def fail(self, execution: str, state: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
+        """Leave the org readable under every key it had, record why, release the lock."""
+        org_id = str(state.get("organizationId", ""))
+        reason = _error_text(error)
+        checkpoint = self._checkpoints.get(org_id) if org_id else None
+        if checkpoint is not None and checkpoint.execution == execution:
+            if checkpoint.status not in ("PREPARING", "DUAL"):
+                record = self._registry.get(org_id)
+                if record is not None:
+                    self._registry.set_keys(
+                        org_id,
+                        record.encrypt_key_arn,
+                        [
+                            *record.decrypt_key_arns,
+                            *checkpoint.source_key_arns,
+                            checkpoint.target_key_arn,
+                        ],
+                    )
+            checkpoint.status, checkpoint.reason = "FAILED", reason
+            self._checkpoints.save(checkpoint)
+        self._publish("migration-failed", checkpoint, org_id=org_id, reason=reason)
+        logger.error(
+            "migration failed", extra={"org_id": org_id, "reason": reason, "execution": execution}
+        )
+        return {"organizationId": org_id, "status": "FAILED", "reason": reason}
+
+    # ------------------------------------------------------------------ objects
+
+    def _rekey_object(self, checkpoint: Checkpoint, key: str) -> tuple[str, int]:
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+            if head.get("Metadata", {}).get(META_FORMAT) == FORMAT_VERSION:
+                if head["Metadata"].get(META_KEY_ARN) == checkpoint.target_key_arn:
+                    return "skipped", 0
+                return self._rekey_envelope_object(checkpoint, key, head)
+            if head.get("ServerSideEncryption") == "aws:kms":
+                if head.get("SSEKMSKeyId") == checkpoint.target_key_arn:
+                    return "skipped", 0
+                return self._rekey_sse_object(checkpoint, key, head)
+            return "not an orgkms object and not SSE-KMS: left as is", 0
+        except (DecryptionRefused, KeyUnavailable) as err:
+            return type(err).__name__, 0
+        except ClientError as err:
+            if _is_throttle(err):
+                raise TransientMigrationError(str(err)) from err
+            return err.response.get("Error", {}).get("Code", "ClientError"), 0
+
+    def _rekey_envelope_object(
+        self, cp: Checkpoint, key: str, head: dict[str, Any]
+    ) -> tuple[str, int]:
+        org_id, version = cp.org_id, head.get("VersionId")
+        meta = dict(head.get("Metadata", {}))
+        data_type = meta.get("orgkms-data-type") or "document"
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as plain:
+            original = self._s3.get_object(Bucket=self._bucket, Key=key, VersionId=version)["Body"]
+            digest = _Hashing(plain)
+            with original:
+                self._envelope.decrypt_stream(org_id, original, digest, data_type)
+            size = plain.tell()
+            plain.seek(0)
+            reader, key_arn = self._envelope.open_encrypting_reader(org_id, data_type, plain, size)
+            if key_arn != cp.target_key_arn:
+                raise MigrationRefused(f"{org_id!r} encrypts under {key_arn}, not the target")
+            extra = {
+                "ContentType": head.get("ContentType", "application/octet-stream"),
+                "Metadata": {**meta, META_KEY_ARN: key_arn},
+            }
+            extra.update(self._tagging(key, version))
+            with reader:
+                self._s3.upload_fileobj(reader, self._bucket, key, ExtraArgs=extra)
+        new_version = self._s3.head_object(Bucket=self._bucket, Key=key).get("VersionId")
+        if not self._kept_order(key, version, new_version):
+            return "skipped", 0
+        check = _Hashing(_Discard())
+        body = self._s3.get_object(Bucket=self._bucket, Key=key, VersionId=new_version)["Body"]
+        with body:
+            self._envelope.decrypt_stream(org_id, body, check, data_type)
+        if check.hexdigest() != digest.hexdigest():
+            return "SHA-256 mismatch after re-encryption", 0
+        return "done", size
+
+    def _rekey_sse_object(self, cp: Checkpoint, key: str, head: dict[str, Any]) -> tuple[str, int]:
+        version, size = head.get("VersionId"), int(head["ContentLength"])
+        before = self._sha256(key, version)
+        args: dict[str, Any] = {
+            "Bucket": self._bucket,
+            "Key": key,
+            "ServerSideEncryption": "aws:kms",
+            "SSEKMSKeyId": cp.target_key_arn,
+            "Metadata": head.get("Metadata", {}),
+            "ContentType": head.get("ContentType", "application/octet-stream"),
+        }
+        tagging = self._tagging(key, version)
+        if size <= self._config.multipart_copy_threshold:
+            self._s3.copy_object(
+                **args,
+                CopySource={"Bucket": self._bucket, "Key": key, "VersionId": version},
+                MetadataDirective="REPLACE",
+                TaggingDirective="REPLACE",
+                Tagging=tagging.get("Tagging", ""),
+            )
+        else:
+            self._multipart_copy(args, tagging, key, version, size)
+        new_version = self._s3.head_object(Bucket=self._bucket, Key=key).get("VersionId")
+        if not self._kept_order(key, version, new_version):
+            return "skipped", 0
+        if self._sha256(key, new_version) != before:
+            return "SHA-256 mismatch after copy", 0
+        return "done", size
+
+    def _multipart_copy(
+        self,
+        args: dict[str, Any],
+        tagging: dict[str, str],
+        key: str,
+        version: str | None,
+        size: int,
+    ) -> None:
+        upload = self._s3.create_multipart_upload(**args, **tagging)
+        parts, part = [], self._config.copy_part_bytes
+        try:
+            for number, start in enumerate(range(0, size, part), start=1):
+                result = self._s3.upload_part_copy(
+                    Bucket=self._bucket,
+                    Key=key,
+                    UploadId=upload["UploadId"],
+                    PartNumber=number,
+                    CopySource={"Bucket": self._bucket, "Key": key, "VersionId": version},
+                    CopySourceRange=f"bytes={start}-{min(start + part, size) - 1}",
+                )
+                parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            self._s3.abort_multipart_upload(
+                Bucket=self._bucket, Key=key, UploadId=upload["UploadId"]
+            )
+            raise
+
+    def _kept_order(self, key: str, read_version: str | None, new_version: str | None) -> bool:
+        """Our rewrite must sit right on top of the version we read; else a writer came between
+        and our version is deleted, so the writer's stays current."""
+        versions = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key)["Versions"]
+        ordered = [
+            v["VersionId"]
+            for v in sorted(
+                (v for v in versions if v["Key"] == key),
+                key=lambda v: v["LastModified"],
+                reverse=True,
+            )
+        ]
+        if (
+            new_version in ordered
+            and ordered.index(new_version) + 1 < len(ordered)
+            and ordered[ordered.index(new_version) + 1] == read_version
+        ):
+            return True
+        self._s3.delete_object(Bucket=self._bucket, Key=key, VersionId=new_version)
+        logger.info("rewrite raced a writer; writer's version kept", extra={"s3_key": key})
+        return False
+
+    def _validate_object(
+        self, cp: Checkpoint, target_only: OrgEnvelope, state: dict[str, Any], key: str
+    ) -> str:
+        head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        self._count_noncurrent(cp, key, state.get("noncurrentVersions", "report"))
+        if head.get("Metadata", {}).get(META_FORMAT) == FORMAT_VERSION:
+            if head["Metadata"].get(META_KEY_ARN) != cp.target_key_arn:
+                return "still references an old key"
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+            try:
+                target_only.check_header(cp.org_id, body)
+            except (DecryptionRefused, KeyUnavailable):
+                return "not decryptable with the target key alone"
+            finally:
+                body.close()
+            return ""
+        if (
+            head.get("ServerSideEncryption") == "aws:kms"
+            and head.get("SSEKMSKeyId") != cp.target_key_arn
+        ):
+            return "SSE-KMS object still under an old key"
+        return ""
+
+    def _count_noncurrent(self, cp: Checkpoint, key: str, mode: str) -> None:
+        versions = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key)["Versions"]
+        for version in versions:
+            if version["Key"] != key or version.get("IsLatest"):
+                continue
+            head = self._s3.head_object(
+                Bucket=self._bucket, Key=key, VersionId=version["VersionId"]
+            )
+            used = head.get("Metadata", {}).get(META_KEY_ARN) or head.get("SSEKMSKeyId")
+            if used in cp.source_key_arns:
+                if mode == "delete":
+                    self._s3.delete_object(
+                        Bucket=self._bucket, Key=key, VersionId=version["VersionId"]
+                    )
+                else:
+                    cp.noncurrent_under_old_keys += 1
+
+    # ------------------------------------------------------------------ keys
+
+    def _default_target(self, record: OrgRecord) -> str:
+        if record.key_mode != "shared":
+            raise MigrationRefused(
+                f"organization {record.org_id!r} already has its own key; give targetKeyArn "
+                "to re-key it onto another"
+            )
+        return self._keys.create_migration_target(
+            record.org_id, record.region, record.owner_principal_arn or None
+        )
+
+    def _preflight(self, org_id: str, target: str) -> None:
+        kms = self._kms_for_region(target.split(":")[3])
+        context = {"OrganizationId": org_id, "DataType": "orgkms-preflight"}
+        try:
+            meta = kms.describe_key(KeyId=target)["KeyMetadata"]
+            if (meta.get("KeyState"), meta.get("KeySpec"), meta.get("KeyUsage")) != (
+                "Enabled",
+                "SYMMETRIC_DEFAULT",
+                "ENCRYPT_DECRYPT",
+            ):
+                raise MigrationRefused(
+                    f"target key {target} is {meta.get('KeyState')} {meta.get('KeySpec')} "
+                    f"{meta.get('KeyUsage')}; needs Enabled SYMMETRIC_DEFAULT ENCRYPT_DECRYPT"
+                )
+            blob = kms.generate_data_key(
+                KeyId=target, KeySpec="AES_256", EncryptionContext=context
+            )["CiphertextBlob"]
+            kms.decrypt(CiphertextBlob=blob, KeyId=target, EncryptionContext=context)
+        except ClientError as err:
+            raise MigrationRefused(
+                f"target key {target} is unusable for {org_id!r}: "
+                f"{err.response.get('Error', {}).get('Code')}"
+            ) from None
+
+    def _retire(self, org_id: str, key_arn: str, window: int) -> dict[str, Any]:
+        if key_arn == self._config.shared_key_arn:
+            users = [r.org_id for r in self._registry.scan() if key_arn in r.decrypt_key_arns]
+            return {
+                "keyArn": key_arn,
+                "action": "kept",
+                "why": f"platform shared key; still used by {len(users)} organization(s)",
+            }
+        users = [
+            r.org_id
+            for r in self._registry.scan()
+            if r.org_id != org_id and key_arn in r.decrypt_key_arns
+        ]
+        if users:
+            return {
+                "keyArn": key_arn,
+                "action": "kept",
+                "why": f"used by {len(users)} other org(s)",
+            }
+        if not self._tagged_for(key_arn, org_id):
+            return {
+                "keyArn": key_arn,
+                "action": "kept",
+                "why": "not a key orgkms made for this org",
+            }
+        kms = self._kms_for_region(key_arn.split(":")[3])
+        kms.disable_key(KeyId=key_arn)
+        deletion = kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=window)
+        return {
+            "keyArn": key_arn,
+            "action": "scheduled-deletion",
+            "deletionDate": str(deletion.get("DeletionDate", "")),
+        }
+
+    def _tagged_for(self, key_arn: str, org_id: str) -> bool:
+        kms = self._kms_for_region(key_arn.split(":")[3])
+        try:
+            tags = kms.list_resource_tags(KeyId=key_arn).get("Tags", [])
+        except ClientError:
+            return False
+        return {"TagKey": ORG_TAG, "TagValue": org_id} in tags
+
+    def _target_only_envelope(self, cp: Checkpoint) -> OrgEnvelope:
+        record = OrgRecord(
+            cp.org_id,
+            "READY",
+            "dedicated",
+            cp.target_key_arn.split(":")[3],
+            cp.target_key_arn,
+            (cp.target_key_arn,),
+        )
+        return OrgEnvelope(lambda _org: record)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _own(self, state: dict[str, Any]) -> Checkpoint:
+        checkpoint = self._checkpoints.get(str(state["organizationId"]))
+        if checkpoint is None or checkpoint.execution != state["execution"]:
+            raise MigrationRefused(f"{state['organizationId']!r}: migration lock lost")
+        return checkpoint
+
+    def _state(self, request: MigrationRequest, cp: Checkpoint) -> dict[str, Any]:
+        drain = request.cache_drain_seconds
+        return {
+            "organizationId": cp.org_id,
+            "execution": cp.execution,
+            "targetKeyArn": cp.target_key_arn,
+            "cacheDrainSeconds": self._config.cache_max_age_seconds if drain is None else drain,
+            "deletionWindowDays": request.deletion_window_days,
+            "noncurrentVersions": request.noncurrent_versions,
+            "more": True,
+            "valid": True,
+        }
+
+    def _list_page(self, org_id: str, start_after: str) -> list[str]:
+        args = {
+            "Bucket": self._bucket,
+            "Prefix": org_prefix(org_id),
+            "MaxKeys": self._config.page_size,
+        }
+        if start_after:
+            args["StartAfter"] = start_after
+        return [o["Key"] for o in self._s3.list_objects_v2(**args).get("Contents", [])]
+
+    def _count_objects(self, org_id: str) -> int:
+        paginator = self._s3.get_paginator("list_objects_v2")
+        return sum(
+            page.get("KeyCount", 0)
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=org_prefix(org_id))
+        )
+
+    def _tagging(self, key: str, version: str | None) -> dict[str, str]:
+        args = {"Bucket": self._bucket, "Key": key, **({"VersionId": version} if version else {})}
+        tags = self._s3.get_object_tagging(**args).get("TagSet", [])
+        return {"Tagging": urlencode({t["Key"]: t["Value"] for t in tags})} if tags else {}
+
+    def _sha256(self, key: str, version: str | None) -> str:
+        digest = hashlib.sha256()
+        body = self._s3.get_object(Bucket=self._bucket, Key=key, VersionId=version)["Body"]
+        with body:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def _publish(self, detail_type: str, cp: Checkpoint | None, **extra: Any) -> None:
+        detail = MigrationResult.model_validate(
+            {
+                **(cp.as_dict() if cp else {}),
+                **{
+                    k: v
+                    for k, v in {
+                        "organizationId": extra.get("org_id"),
+                        "reason": extra.get("reason"),
+                    }.items()
+                    if v
+                },
+            }
+        )
+        self._publisher.publish(detail_type, detail)
+
+
+class _Hashing:
+    """A sink that hashes what passes through it."""
+
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+        self._digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self._digest.update(data)
+        return int(self._sink.write(data) or len(data))
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class _Discard:
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+
+def _parse_request(raw: dict[str, Any]) -> MigrationRequest:
+    try:
+        return MigrationRequest.model_validate(raw)
+    except ValidationError as err:
+        fields = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in err.errors()
+        )
+        raise MigrationRefused(f"invalid migration request: {fields}"[:500]) from None
+
+
+def _is_throttle(err: ClientError) -> bool:
+    code = err.response.get("Error", {}).get("Code", "")
+    return code in {
+        "Throttling",
+        "ThrottlingException",
+        "SlowDown",
+        "RequestLimitExceeded",
+        "InternalError",
+        "ServiceUnavailable",
+        "KMSInternalException",
+    }
+
+
+def _error_text(error: dict[str, Any]) -> str:
+    import json
+
+    cause = error.get("Cause", "")
+    try:
+        parsed = json.loads(cause)
+        cause = parsed.get("errorMessage", cause)
+    except (ValueError, TypeError, AttributeError):
+        pass
+    return f"{error.get('Error', 'Error')}: {cause}"[:500]
