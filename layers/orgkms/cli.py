@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -27,8 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL + 1)
-    _apply_endpoint(args.endpoint_url)
     try:
+        _apply_endpoint(args.endpoint_url)
         result: int = args.func(args)
         return result
     except DecryptionRefused as err:
@@ -178,19 +179,23 @@ class _input:
 
 
 class _output:
-    """stdout, or a file written through a temporary name and renamed only on success."""
+    """stdout, or a file written through a fresh temporary file and renamed only on success.
+
+    The temporary file is created exclusively (no planted name or link is followed) with mode
+    0600 beside the target, and removed whatever goes wrong, the final rename included.
+    """
 
     def __init__(self, name: str | None) -> None:
         self._name = name
-        self._tmp: Path | None = None
+        self._tmp: str | None = None
         self._handle: IO[bytes] | None = None
 
     def __enter__(self) -> IO[bytes]:
         if self._name in (None, "-"):
             return sys.stdout.buffer
-        target = Path(self._name)
-        self._tmp = target.with_name(f".{target.name}.orgkms-partial")
-        self._handle = self._tmp.open("wb")
+        folder = os.path.dirname(os.path.abspath(self._name or "")) or "."
+        fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=".orgkms-", suffix=".partial")
+        self._handle = os.fdopen(fd, "wb")
         return self._handle
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
@@ -198,10 +203,12 @@ class _output:
             sys.stdout.buffer.flush()
             return
         self._handle.close()
-        if exc_type is None:
-            os.replace(self._tmp, self._name or "")
-        else:
-            self._tmp.unlink(missing_ok=True)
+        try:
+            if exc_type is None:
+                os.replace(self._tmp, self._name or "")
+        finally:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
 
 
 def _decrypt_to_file(envelope: Any, args: argparse.Namespace) -> None:

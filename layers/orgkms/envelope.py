@@ -30,9 +30,11 @@ from typing import IO, Any, Protocol
 import aws_encryption_sdk
 import botocore.session
 from aws_encryption_sdk.exceptions import AWSEncryptionSDKClientError
-from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy, ContentType
+from aws_encryption_sdk.internal.formatting.deserialize import deserialize_header
 from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
 from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterialsManager
+from botocore.exceptions import BotoCoreError
 
 from orgkms.config import CachePolicy
 from orgkms.errors import DecryptionRefused, KeyUnavailable, OrgNotReady
@@ -54,14 +56,12 @@ CHUNK = FRAME_LENGTH
 # re-key); more is refused before any KMS call, so a crafted message cannot fan out KMS requests.
 MAX_ENCRYPTED_DATA_KEYS = 3
 MAX_CACHED_ORGS = 1_000
-# KMS error codes that mean "this organization's key cannot be used right now".
-UNAVAILABLE_CODES = {
-    "DisabledException",
-    "KMSInvalidStateException",
-    "AccessDeniedException",
-    "NotFoundException",
-    "KeyUnavailableException",
-}
+# KMS error codes that mean "this ciphertext is not what it claims": a refusal. Any other KMS
+# error (disabled, deleted, denied, throttled, internal, unreachable) means the key cannot be used
+# right now: KeyUnavailable, which callers may retry, never mistake for tampering.
+REFUSAL_CODES = {"InvalidCiphertextException", "IncorrectKeyException"}
+# Messages orgkms accepts are framed, with frames no larger than this: memory stays bounded.
+MAX_FRAME_LENGTH = 1024 * 1024
 
 
 class Sink(Protocol):
@@ -210,6 +210,7 @@ class OrgEnvelope:
         materials = self._materials(org_id)
         self._local.last_kms_error = None
         try:
+            source = _checked_header(org_id, data_type, source)
             decryptor = self._sdk.stream(
                 mode="d", source=source, materials_manager=materials.decrypt_cmm
             )
@@ -224,11 +225,13 @@ class OrgEnvelope:
                 raise _ContextMismatch  # bytes after the message: not one intact message
         except (OrgNotReady, KeyUnavailable, OSError):
             raise
+        except BotoCoreError as err:
+            raise KeyUnavailable(f"organization {org_id!r}: KMS unreachable ({err})") from None
         except Exception as err:
             code = getattr(self._local, "last_kms_error", None)
-            if code in UNAVAILABLE_CODES and not isinstance(err, _ContextMismatch):
+            if code and code not in REFUSAL_CODES and not isinstance(err, _ContextMismatch):
                 raise KeyUnavailable(
-                    f"organization {org_id!r}: KMS refused its key ({code})"
+                    f"organization {org_id!r}: KMS could not use its key ({code})"
                 ) from None
             materials.counters.refusals += 1
             raise DecryptionRefused(org_id) from None
@@ -328,6 +331,40 @@ class OrgEnvelope:
 
 class _ContextMismatch(Exception):
     pass
+
+
+class _Prefixed:
+    """``prefix`` then the rest of ``source``: the header bytes read once, handed to the SDK."""
+
+    def __init__(self, prefix: bytes, source: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._source = source
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data, self._prefix = self._prefix + self._source.read(), b""
+            return data
+        data, self._prefix = self._prefix[:size], self._prefix[size:]
+        while len(data) < size:
+            more = self._source.read(size - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+
+def _checked_header(org_id: str, data_type: str | None, source: IO[bytes]) -> Any:
+    """Parse the header and check its context and framing before any KMS call.
+
+    A message for another org or type is refused without asking KMS (the header is authenticated
+    later by the SDK, so this check can only refuse, never accept); an unframed message, or one
+    with frames above MAX_FRAME_LENGTH, is refused so that memory stays bounded.
+    """
+    header, raw = deserialize_header(source, MAX_ENCRYPTED_DATA_KEYS)
+    _check_context(org_id, data_type, dict(header.encryption_context))
+    if header.content_type != ContentType.FRAMED_DATA or header.frame_length > MAX_FRAME_LENGTH:
+        raise _ContextMismatch
+    return _Prefixed(raw, source)
 
 
 def _context(org_id: str, data_type: str) -> dict[str, str]:

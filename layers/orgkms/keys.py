@@ -30,6 +30,7 @@ logger = Logger(service=SERVICE, child=True)
 
 ORG_TAG = "orgkms:organization-id"
 STACK_TAG = "orgkms:stack"
+CLAIM_TAG = "orgkms:claim"
 # Longer than the handler's timeout, so a live attempt is never taken over.
 CLAIM_LEASE_SECONDS = 180
 
@@ -98,12 +99,17 @@ class OrgKeyService:
             self._registry.release_claim(org_id, token)
             raise
 
-    def create_migration_target(self, org_id: str, region: str, owner: str | None) -> str:
+    def create_migration_target(
+        self, org_id: str, region: str, owner: str | None, claim: str
+    ) -> str:
         """A key of the org's own for an org registered elsewhere (the shared key): the re-key
-        workflow's target. Safe to repeat: an earlier attempt's key is found by its tag."""
+        workflow's target. Safe to repeat with the same ``claim`` (the execution): an earlier
+        attempt's key is found by its tags."""
         kms = self._kms_for_region(region)
         alias_name = org_alias_name(org_id)
-        key_arn = self._scan_for_tagged_key(kms, org_id) or self._create_key(kms, org_id, owner)
+        key_arn = self._scan_for_tagged_key(kms, org_id, claim) or self._create_key(
+            kms, org_id, owner, claim
+        )
         self._ensure_alias(kms, org_id, alias_name, key_arn)
         self._call(kms.enable_key_rotation, org_id, key_arn, KeyId=key_arn)
         return key_arn
@@ -124,7 +130,7 @@ class OrgKeyService:
 
         key_arn = self._find_earlier_key(kms, org_id, alias_name, previous)
         if key_arn is None:
-            key_arn = self._create_key(kms, org_id, owner)
+            key_arn = self._create_key(kms, org_id, owner, token)
         self._registry.record_pending_key(org_id, token, key_arn)
 
         self._ensure_alias(kms, org_id, alias_name, key_arn)
@@ -138,7 +144,18 @@ class OrgKeyService:
         assert record is not None and record.ready
         return record
 
-    def _create_key(self, kms: Any, org_id: str, owner: str | None) -> str:
+    def _create_key(self, kms: Any, org_id: str, owner: str | None, claim: str) -> str:
+        """CreateKey, tagged with the org, this stack and the claim, sent exactly once.
+
+        The policy leaves PutKeyPolicy to the account (no role of orgkms can rewrite it), so the
+        lockout safety check, which wants the caller able to put a policy, is bypassed: the
+        account-root statement keeps the key manageable. botocore must not retry CreateKey: a
+        lost answer would make a second key. A failure goes back to SQS; the retry finds the
+        key by its claim tag.
+        """
+        kms.meta.events.register_first(
+            "needs-retry.kms.CreateKey", _never_retry, unique_id="orgkms-create-key-once"
+        )
         policy = build_org_key_policy(
             partition=self._partition,
             account_id=self._account_id,
@@ -156,9 +173,11 @@ class OrgKeyService:
             Description=f"orgkms key of organization {org_id}",
             KeySpec="SYMMETRIC_DEFAULT",
             KeyUsage="ENCRYPT_DECRYPT",
+            BypassPolicyLockoutSafetyCheck=True,
             Tags=[
                 {"TagKey": ORG_TAG, "TagValue": org_id},
                 {"TagKey": STACK_TAG, "TagValue": self._stack_name},
+                {"TagKey": CLAIM_TAG, "TagValue": claim},
             ],
         )
         key_arn = str(response["KeyMetadata"]["Arn"])
@@ -171,14 +190,14 @@ class OrgKeyService:
         """The key a crashed attempt left behind, if any."""
         if previous and previous.pending_key_arn:
             return previous.pending_key_arn
-        if previous is None:
+        if previous is None or not previous.claim_token:
             return None
         target = self._alias_target(kms, alias_name)
-        if target and self._tagged_for(kms, target, org_id):
+        if target and self.owns(target, org_id, kms, previous.claim_token):
             return target
-        return self._scan_for_tagged_key(kms, org_id)
+        return self._scan_for_tagged_key(kms, org_id, previous.claim_token)
 
-    def _scan_for_tagged_key(self, kms: Any, org_id: str) -> str | None:
+    def _scan_for_tagged_key(self, kms: Any, org_id: str, claim: str) -> str | None:
         # NOTE: reached only when a claim is taken over and the crashed attempt recorded no key
         # (it died between CreateKey and its next registry write), and once when a migration
         # gives a shared-mode org its key. Cost grows with the number of keys in the region;
@@ -186,7 +205,7 @@ class OrgKeyService:
         found: list[tuple[Any, str]] = []
         for page in kms.get_paginator("list_keys").paginate():
             for entry in page.get("Keys", []):
-                if not self._tagged_for(kms, entry["KeyArn"], org_id):
+                if not self.owns(entry["KeyArn"], org_id, kms, claim):
                     continue
                 metadata = kms.describe_key(KeyId=entry["KeyArn"])["KeyMetadata"]
                 if metadata.get("KeyState") == "Enabled":
@@ -202,12 +221,22 @@ class OrgKeyService:
         logger.info("adopting key left by an interrupted attempt", extra={"org_id": org_id})
         return found[0][1]
 
-    def _tagged_for(self, kms: Any, key_id: str, org_id: str) -> bool:
+    def owns(self, key_id: str, org_id: str, kms: Any = None, claim: str | None = None) -> bool:
+        """Did this stack make ``key_id`` for ``org_id`` (under ``claim``, when given)?
+
+        A key tagged for the org alone proves nothing: anyone allowed to create and tag keys
+        in the account could have planted it, with a policy of their own.
+        """
+        kms = kms or self._kms_for_region(key_id.split(":")[3])
         try:
             tags = kms.list_resource_tags(KeyId=key_id).get("Tags", [])
         except ClientError:
             return False
-        return any(t["TagKey"] == ORG_TAG and t["TagValue"] == org_id for t in tags)
+        found = {t["TagKey"]: t["TagValue"] for t in tags}
+        wanted = {ORG_TAG: org_id, STACK_TAG: self._stack_name}
+        if claim is not None:
+            wanted[CLAIM_TAG] = claim
+        return all(found.get(k) == v for k, v in wanted.items())
 
     def _alias_target(self, kms: Any, alias_name: str) -> str | None:
         try:
@@ -244,6 +273,15 @@ class OrgKeyService:
             raise KeyProvisioningError(
                 f"organization {org_id!r}: {name} failed on {key_arn or 'a new key'} ({_code(err)})"
             ) from err
+
+
+def _never_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """needs-retry hook: a failed CreateKey is reported, never sent again by botocore."""
+    failed = caught_exception is not None or (
+        response is not None and response[0] is not None and response[0].status_code >= 400
+    )
+    if failed:
+        raise KeyProvisioningError("CreateKey failed; not retried here, so no second key is made")
 
 
 def _code(err: ClientError) -> str:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
 from orgkms.checkpoint import MigrationRefused
-from orgkms.errors import InvalidEvent, OrgNotFound
+from orgkms.errors import InvalidEvent, OrgKmsError, OrgNotFound
 from orgkms.ids import org_alias_name
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
@@ -119,16 +119,25 @@ class ControlPlaneConsumer:
         return cls(keys, publisher, idempotency, start)
 
     def handle_record(self, record: SQSRecord) -> None:
+        logger.remove_keys(["org_id", "detail_type"])  # nothing carries over between records
         try:
             detail_type, detail = parse_control_plane_message(record.body)
         except InvalidEvent as err:
             self._reject(record, str(err))
             raise
         logger.append_keys(detail_type=detail_type)
-        if isinstance(detail, OrgCreated):
-            self._org_created(detail)
-        elif isinstance(detail, MigrationRequest):
-            self._migration_requested(detail)
+        try:
+            if isinstance(detail, OrgCreated):
+                self._org_created(detail)
+            elif isinstance(detail, MigrationRequest):
+                self._migration_requested(detail)
+        except OrgKmsError as err:
+            # Retried by SQS, then dead-lettered: say why each time.
+            logger.error(
+                "control-plane event failed; it will be retried",
+                extra={"reason": str(err), "message_id": record.message_id},
+            )
+            raise
 
     def _org_created(self, detail: OrgCreated) -> None:
         logger.append_keys(org_id=detail.organization_id)

@@ -16,6 +16,7 @@ writer's newer version always stays current.
 """
 
 import hashlib
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from orgkms.checkpoint import Checkpoint, CheckpointStore, MigrationRefused
 from orgkms.envelope import OrgEnvelope
 from orgkms.errors import DecryptionRefused, KeyUnavailable
 from orgkms.ids import org_alias_name, org_prefix
-from orgkms.keys import ORG_TAG, OrgKeyService
+from orgkms.keys import OrgKeyService
 from orgkms.models import MigrationRequest, MigrationResult
 from orgkms.observability import SERVICE
 from orgkms.registry import OrgRecord, OrgRegistry
@@ -59,6 +60,21 @@ class MigrationConfig:
     workers: int = WORKERS
     multipart_copy_threshold: int = MULTIPART_COPY_THRESHOLD
     copy_part_bytes: int = COPY_PART_BYTES
+
+    @classmethod
+    def from_env(cls, shared_key_arn: str, cache_max_age_seconds: int) -> "MigrationConfig":
+        """Tunables from ``ORGKMS_MIGRATION_*`` variables (tests lower the copy threshold)."""
+        env = os.environ
+        return cls(
+            shared_key_arn=shared_key_arn,
+            cache_max_age_seconds=cache_max_age_seconds,
+            page_size=int(env.get("ORGKMS_MIGRATION_PAGE_SIZE", PAGE_SIZE)),
+            workers=int(env.get("ORGKMS_MIGRATION_WORKERS", WORKERS)),
+            multipart_copy_threshold=int(
+                env.get("ORGKMS_MIGRATION_MULTIPART_COPY_THRESHOLD", MULTIPART_COPY_THRESHOLD)
+            ),
+            copy_part_bytes=int(env.get("ORGKMS_MIGRATION_COPY_PART_BYTES", COPY_PART_BYTES)),
+        )
 
 
 class MigrationService:
@@ -101,9 +117,8 @@ class MigrationService:
             bucket=settings.data_bucket,
             kms_for_region=lambda region: platform.client("kms", region),
             publisher=ResultPublisher(platform.client("events"), settings.event_bus_name),
-            config=MigrationConfig(
-                shared_key_arn=settings.shared_key_arn,
-                cache_max_age_seconds=int(settings.cache.max_age_seconds),
+            config=MigrationConfig.from_env(
+                settings.shared_key_arn, int(settings.cache.max_age_seconds)
             ),
         )
 
@@ -115,11 +130,18 @@ class MigrationService:
         record = self._registry.get(org_id)
         if record is None or not record.ready:
             raise MigrationRefused(f"organization {org_id!r} is not registered or not ready")
+        if request.target_key_arn and [request.target_key_arn] == [
+            record.encrypt_key_arn,
+            *[a for a in record.decrypt_key_arns if a != record.encrypt_key_arn],
+        ]:
+            raise MigrationRefused(
+                f"organization {org_id!r} is already on {request.target_key_arn}"
+            )
         checkpoint = self._checkpoints.begin(org_id, execution)
         if checkpoint.status != "PREPARING":
             return self._state(request, checkpoint)  # a retried prepare of a started migration
 
-        target = request.target_key_arn or self._default_target(record)
+        target = request.target_key_arn or self._default_target(record, execution)
         sources = [
             arn
             for arn in dict.fromkeys([record.encrypt_key_arn, *record.decrypt_key_arns])
@@ -216,7 +238,7 @@ class MigrationService:
         org_id, target = checkpoint.org_id, checkpoint.target_key_arn
         checkpoint.status = "SWITCHING"
         self._checkpoints.save(checkpoint)
-        own_key = self._tagged_for(target, org_id)
+        own_key = self._keys.owns(target, org_id)
         self._registry.set_keys(
             org_id,
             target,
@@ -442,14 +464,20 @@ class MigrationService:
 
     # ------------------------------------------------------------------ keys
 
-    def _default_target(self, record: OrgRecord) -> str:
+    def _default_target(self, record: OrgRecord, execution: str) -> str:
+        if (
+            record.key_mode == "shared"
+            and record.encrypt_key_arn != self._config.shared_key_arn
+            and self._keys.owns(record.encrypt_key_arn, record.org_id)
+        ):
+            return record.encrypt_key_arn  # an earlier run got this far: resume onto its key
         if record.key_mode != "shared":
             raise MigrationRefused(
                 f"organization {record.org_id!r} already has its own key; give targetKeyArn "
                 "to re-key it onto another"
             )
         return self._keys.create_migration_target(
-            record.org_id, record.region, record.owner_principal_arn or None
+            record.org_id, record.region, record.owner_principal_arn or None, execution
         )
 
     def _preflight(self, org_id: str, target: str) -> None:
@@ -495,7 +523,7 @@ class MigrationService:
                 "action": "kept",
                 "why": f"used by {len(users)} other org(s)",
             }
-        if not self._tagged_for(key_arn, org_id):
+        if not self._keys.owns(key_arn, org_id):
             return {
                 "keyArn": key_arn,
                 "action": "kept",
@@ -509,14 +537,6 @@ class MigrationService:
             "action": "scheduled-deletion",
             "deletionDate": str(deletion.get("DeletionDate", "")),
         }
-
-    def _tagged_for(self, key_arn: str, org_id: str) -> bool:
-        kms = self._kms_for_region(key_arn.split(":")[3])
-        try:
-            tags = kms.list_resource_tags(KeyId=key_arn).get("Tags", [])
-        except ClientError:
-            return False
-        return {"TagKey": ORG_TAG, "TagValue": org_id} in tags
 
     def _target_only_envelope(self, cp: Checkpoint) -> OrgEnvelope:
         record = OrgRecord(

@@ -20,7 +20,6 @@ ADMIN_ACTIONS = [
     "kms:GetKeyPolicy",
     "kms:GetKeyRotationStatus",
     "kms:ListResourceTags",
-    "kms:PutKeyPolicy",
 ]
 
 # What the customer's owner principal may do: inspect the key, read its own data without us

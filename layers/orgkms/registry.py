@@ -32,6 +32,7 @@ class OrgRecord:
     alias_name: str = ""
     owner_principal_arn: str = ""
     pending_key_arn: str = ""
+    claim_token: str = ""
     created_at: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -236,5 +237,6 @@ def _record(item: dict[str, Any]) -> OrgRecord:
         alias_name=s("aliasName"),
         owner_principal_arn=s("ownerPrincipalArn"),
         pending_key_arn=s("pendingKeyArn"),
+        claim_token=s("claimToken"),
         created_at=int(item.get("createdAt", {}).get("N", 0)),
     )

@@ -96,7 +96,6 @@ def test_data_role_is_refused_any_other_context(context: dict[str, str]) -> None
         "kms:DescribeKey",
         "kms:EnableKeyRotation",
         "kms:ListResourceTags",
-        "kms:PutKeyPolicy",
     ],
 )
 def test_key_admin_role_can_do_each_call_orgkms_makes_while_provisioning(action: str) -> None:

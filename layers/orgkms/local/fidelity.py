@@ -18,15 +18,16 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
 6. EventBridge delivers the whole event to an SQS target, ``account`` included; moto's default
    target template leaves ``account`` out.
 
-7. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
+7. CreateKey without ``KeyUsage`` makes an ``ENCRYPT_DECRYPT`` key; moto leaves the usage empty.
+8. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
    look the ARN up as a raw key id and fail.
 
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
-8. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
+9. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
    which its tagger cannot read, and keeps ``KeyPolicy`` as an object rather than JSON text.
 
-9. A bucket's ``VersioningConfiguration`` and ``PublicAccessBlockConfiguration`` are not applied
+10. A bucket's ``VersioningConfiguration`` and ``PublicAccessBlockConfiguration`` are not applied
    by moto's CloudFormation; :class:`orgkms.local.stack.EmbeddedStack` applies them after
    creating the stack. It also creates each state machine again through the Step Functions API
    with its ``DefinitionSubstitutions`` applied, since moto's CloudFormation ignores them and its
@@ -162,6 +163,18 @@ def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _default_key_usage(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, *args: Any, **kwargs: Any) -> Any:
+        if "key_usage" in kwargs and not kwargs["key_usage"]:
+            kwargs["key_usage"] = "ENCRYPT_DECRYPT"
+        elif len(args) >= 2 and not args[1]:
+            args = (args[0], "ENCRYPT_DECRYPT", *args[2:])
+        return original(self, *args, **kwargs)
+
+    return wrapper
+
+
 def install() -> None:
     """Patch moto's KMS backend once per process."""
     global _installed
@@ -188,6 +201,7 @@ def install() -> None:
         '"account": "<account>", "time": <time>, "region": "<region>", '
         '"resources": <resources>, "detail": <detail>}'
     )
+    KmsBackend.create_key = _default_key_usage(KmsBackend.create_key)  # type: ignore[method-assign]
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
     _installed = True

@@ -82,6 +82,14 @@ class InProcessLambda:
         self._functions[fn.function_name] = record
         self._functions[fn.function_arn] = record
 
+    def configure(self, name_or_arn: str, **environment: str) -> None:
+        """Set environment variables of one function and restart it cold (a new container)."""
+        fn = self._resolve(name_or_arn)
+        if fn is None:
+            raise KeyError(name_or_arn)
+        fn.environment.update(environment)
+        fn.module = None
+
     def knows(self, name_or_arn: str) -> bool:
         return self._resolve(name_or_arn) is not None
 

@@ -1,4 +1,4 @@
-"""Attack: inputs that slip past validation or past the CLI's error handling."""
+"""Found in review: inputs that slip past validation or past the CLI's error handling."""
 
 from typing import Any
 
@@ -12,7 +12,7 @@ from orgkms.models import OrgCreated
 
 @pytest.mark.parametrize("region", ["us-east-\u0661", "us-east-\uff11", "eu-west-\u0967"])
 def test_regions_with_non_ascii_digits_are_refused(region: str) -> None:
-    """Bug (low): REGION_PATTERN's ``\\d`` is Unicode-aware in pydantic's (Rust) regex engine.
+    """Fixed (low): REGION_PATTERN's ``\\d`` is Unicode-aware in pydantic's (Rust) regex engine.
 
     ``us-east-\u0661`` (ARABIC-INDIC DIGIT ONE) validates, so the event is not rejected as
     invalid: botocore then refuses the region name inside provisioning, the message is retried
@@ -28,7 +28,7 @@ def test_regions_with_non_ascii_digits_are_refused(region: str) -> None:
 def test_a_malformed_endpoint_url_is_one_line_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
-    """Bug (low): ``orgkms --endpoint-url 'http://[::1' status`` dies with a Python traceback.
+    """Fixed (low): ``orgkms --endpoint-url 'http://[::1' status`` dies with a Python traceback.
 
     main() calls _apply_endpoint() outside its try block; urlparse(...).hostname raises
     ValueError("Invalid IPv6 URL") for a malformed bracketed host, which escapes main() as an

@@ -1,4 +1,4 @@
-"""Attack: IAM in template.yaml that moto does not evaluate, checked against what AWS enforces."""
+"""Found in review: IAM in template.yaml that moto does not evaluate, checked as AWS would."""
 
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ def _actions(statement: dict[str, Any]) -> list[str]:
 
 
 def test_key_admin_role_may_tag_the_keys_it_creates() -> None:
-    """Bug (high): every dedicated org key creation fails in real AWS.
+    """Fixed (high): every dedicated org key creation fails in real AWS.
 
     keys.py calls CreateKey with ``Tags=[orgkms:organization-id, orgkms:stack]``. AWS KMS requires
     ``kms:TagResource`` in an IAM policy (not restricted to particular keys) to pass ``Tags`` to
@@ -45,7 +45,7 @@ def test_key_admin_role_may_tag_the_keys_it_creates() -> None:
 
 
 def test_key_admin_role_cannot_rewrite_key_policies() -> None:
-    """Bug (medium): the "no data" key-admin role can give itself kms:Decrypt on every key.
+    """Fixed (medium): the "no data" key-admin role can give itself kms:Decrypt on every key.
 
     README: KeyAdminRole "can neither read data nor delete keys". But it holds kms:PutKeyPolicy,
     both in every org key's policy (ADMIN_ACTIONS) and in its IAM policy on every key tagged

@@ -1,4 +1,4 @@
-"""Attack: what the org-lifecycle function's log lines say about which organization they concern."""
+"""Found in review: which organization the lifecycle function's log lines name."""
 
 import io
 import json
@@ -12,7 +12,7 @@ from tests.unit.test_events import body
 def test_a_rejected_message_is_not_logged_under_the_previous_messages_org(
     stack: Any, new_org: Any
 ) -> None:
-    """Bug (low): log keys leak from one SQS record to the next within a batch.
+    """Fixed (low): log keys leak from one SQS record to the next within a batch.
 
     ControlPlaneConsumer calls logger.append_keys(detail_type=..., org_id=...) per record, and
     nothing removes them before the next record (inject_lambda_context(clear_state=True) only

@@ -1,4 +1,4 @@
-"""Attack: which key an organization ends up with after a failed or retried creation."""
+"""Found in review: which key an organization ends up with after a failed or retried creation."""
 
 import json
 from typing import Any
@@ -14,7 +14,7 @@ from tests.functional.test_provisioning import fail_once, service
 
 
 def test_a_retry_never_adopts_a_key_this_stack_did_not_create(stack: Any, new_org: Any) -> None:
-    """Bug (medium): recovery adopts any enabled key tagged with the org id, whatever its policy.
+    """Fixed (medium): recovery adopts any enabled key tagged with the org id, whatever its policy.
 
     After any handled failure before the key was recorded (CreateKey throttled, a transient
     error, a Lambda timeout), the next delivery calls _scan_for_tagged_key, which adopts the
@@ -72,7 +72,7 @@ class _InternalFailure(JsonRESTError):
 def test_a_lost_create_key_response_does_not_make_a_second_key(
     stack: Any, platform: Any, new_org: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Bug (low/medium): CreateKey is retried by botocore, so one org can get two keys.
+    """Fixed (low/medium): CreateKey is retried by botocore, so one org can get two keys.
 
     aws.CLIENT_CONFIG gives every client (the function's KMS client included) adaptive retries
     with 8 attempts. CreateKey is not idempotent: when KMS creates the key but the answer is
@@ -100,7 +100,7 @@ def test_a_lost_create_key_response_does_not_make_a_second_key(
 
     try:
         svc.ensure_org_key(OrgCreated(organizationId=org))
-    except Exception:  # noqa: BLE001 - a failed attempt is fine: the retry must adopt its key
+    except Exception:  # a failed attempt is fine: the retry must adopt its key
         svc.ensure_org_key(OrgCreated(organizationId=org))
 
     assert len(org_keys(stack, org)) == 1

@@ -1,4 +1,4 @@
-"""Attack: where `orgkms decrypt -o` puts plaintext when things go wrong."""
+"""Found in review: where `orgkms decrypt -o` puts plaintext when things go wrong."""
 
 import os
 from pathlib import Path
@@ -26,7 +26,7 @@ def _files_holding_plaintext(folder: Path) -> list[str]:
 def test_decrypt_to_an_existing_directory_leaves_no_plaintext_behind(
     stack: Any, create_org: Any, tmp_path: Path, capsysbinary: Any
 ) -> None:
-    """Bug (medium): a failed `decrypt -o` leaves the whole plaintext in a hidden file.
+    """Fixed (medium): a failed `decrypt -o` leaves the whole plaintext in a hidden file.
 
     cli._output writes to ``.<name>.orgkms-partial`` and renames it in __exit__. When the rename
     fails (here: ``-o`` names an existing directory, IsADirectoryError; also a read-only target,
@@ -52,7 +52,7 @@ def test_decrypt_to_an_existing_directory_leaves_no_plaintext_behind(
 def test_decrypt_to_a_file_does_not_follow_a_planted_temporary_name(
     stack: Any, create_org: Any, tmp_path: Path
 ) -> None:
-    """Bug (low): the temporary name is predictable and opened without O_EXCL/O_NOFOLLOW.
+    """Fixed (low): the temporary name is predictable and opened without O_EXCL/O_NOFOLLOW.
 
     `orgkms decrypt -o DIR/out` opens ``DIR/.out.orgkms-partial`` with open("wb"). Anyone able
     to write in DIR can plant a symlink there: the plaintext is written into the symlink's

@@ -1,0 +1,49 @@
+"""The re-key workflow, executed by moto's Step Functions interpreter with in-process Lambdas."""
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+PAGE_SIZE = 3
+MULTIPART_THRESHOLD = 6 * 1024 * 1024
+PART_BYTES = 5 * 1024 * 1024
+
+
+@pytest.fixture(scope="session")
+def workflow(stack: Any) -> Any:
+    """The stack with small migration pages and a low multipart-copy threshold."""
+    stack.runtime.configure(
+        stack.outputs["MigrationFunctionName"],
+        ORGKMS_MIGRATION_PAGE_SIZE=str(PAGE_SIZE),
+        ORGKMS_MIGRATION_MULTIPART_COPY_THRESHOLD=str(MULTIPART_THRESHOLD),
+        ORGKMS_MIGRATION_COPY_PART_BYTES=str(PART_BYTES),
+        ORGKMS_MIGRATION_WORKERS="4",
+    )
+    return stack
+
+
+def migrate(stack: Any, org_id: str, timeout: float = 120, **detail: Any) -> dict[str, Any]:
+    """Request a migration through the control plane and wait for its execution to end."""
+    from orgkms.models import control_plane_entry
+
+    sfn = stack.client("stepfunctions")
+    machine = stack.outputs["MigrationStateMachineArn"]
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    request = {"organizationId": org_id, "cacheDrainSeconds": 0, **detail}
+    stack.put_events([control_plane_entry("migration-requested", request)])
+    stack.deliver()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [
+            e
+            for e in sfn.list_executions(stateMachineArn=machine)["executions"]
+            if e["executionArn"] not in before
+        ]
+        if new and new[0]["status"] != "RUNNING":
+            described = dict(sfn.describe_execution(executionArn=new[0]["executionArn"]))
+            described["result"] = json.loads(described.get("output") or "{}")
+            return described
+        time.sleep(0.05)
+    raise AssertionError(f"migration of {org_id} did not finish in {timeout} s")
