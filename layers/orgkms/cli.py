@@ -110,8 +110,109 @@ def cmd_status(args: argparse.Namespace) -> int:
         records = list(platform.registry.scan())
         objects = [obj for r in records for obj in platform.store.list(r.org_id)]
     rows = [entry.as_dict() for entry in inventory(records, objects)]
-    _emit(args, rows if not args.org else rows[0], _table(rows))
+    if not args.org:
+        _emit(args, rows, _table(rows))
+        return 0
+    document, text = rows[0], _table(rows)
+    checkpoint = platform.checkpoints.get(args.org) if platform.settings.migration_table else None
+    if checkpoint is not None:
+        document["migration"] = checkpoint.as_dict()
+        text += (
+            f"\nmigration: {checkpoint.status} {checkpoint.done} re-encrypted, "
+            f"{checkpoint.skipped} already done, {checkpoint.failed} failed of "
+            f"{checkpoint.total}; target {checkpoint.target_key_arn}"
+        )
+        if checkpoint.reason:
+            text += f"\n  reason: {checkpoint.reason}"
+        if checkpoint.noncurrent_under_old_keys:
+            text += (
+                f"\n  {checkpoint.noncurrent_under_old_keys} noncurrent object versions "
+                "are still under an old key"
+            )
+    _emit(args, document, text)
     return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from orgkms.models import MigrationRequest
+
+    fields = {
+        "organizationId": args.org,
+        "targetKeyArn": args.target_key,
+        "reason": args.reason,
+        "deletionWindowDays": args.deletion_window,
+        "noncurrentVersions": args.noncurrent,
+        "cacheDrainSeconds": args.cache_drain_seconds,
+    }
+    try:
+        request = MigrationRequest.model_validate(
+            {k: v for k, v in fields.items() if v is not None}
+        )
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ValueError(f"invalid migration request: {problems}") from None
+    platform = _platform(args)
+    execution = platform.start_migration(request)
+    if not args.wait:
+        _emit(
+            args,
+            {"organizationId": args.org, "execution": execution},
+            f"migration of {args.org} started: {execution}",
+        )
+        return 0
+    return _wait_for_migration(args, platform, execution)
+
+
+def _wait_for_migration(args: argparse.Namespace, platform: Any, execution: str) -> int:
+    import time
+
+    sfn = platform.client("stepfunctions")
+    started = time.monotonic()
+    while True:
+        status = sfn.describe_execution(executionArn=execution)["status"]
+        checkpoint = platform.checkpoints.get(args.org)
+        if checkpoint is not None and checkpoint.execution == execution:
+            _progress(checkpoint, time.monotonic() - started)
+        if status != "RUNNING":
+            break
+        time.sleep(0.5)
+    sys.stderr.write("\n")
+    checkpoint = platform.checkpoints.get(args.org)
+    document = checkpoint.as_dict() if checkpoint else {"status": status}
+    if status != "SUCCEEDED":
+        reason = document.get("reason") or f"execution {status}"
+        raise MigrationFailedError(f"migration of {args.org} failed: {reason}")
+    _emit(
+        args,
+        document,
+        f"migration of {args.org} completed: {document.get('done')} objects "
+        f"re-encrypted, {document.get('skipped')} already done, now under "
+        f"{document.get('targetKeyArn')}",
+    )
+    return 0
+
+
+def _progress(checkpoint: Any, elapsed: float) -> None:
+    seen = checkpoint.done + checkpoint.skipped + checkpoint.failed
+    total = max(checkpoint.total, seen, 1)
+    rate = checkpoint.done / elapsed if elapsed > 0 else 0.0
+    eta = (total - seen) / rate if rate > 0 else 0.0
+    width = 30
+    filled = int(width * seen / total)
+    line = (
+        f"[{'#' * filled}{'.' * (width - filled)}] {seen}/{total} objects "
+        f"{checkpoint.bytes / 2**20:.1f} MiB {rate:.1f} obj/s ETA {eta:.0f} s "
+        f"({checkpoint.status.lower()})"
+    )
+    end = "\r" if sys.stderr.isatty() else "\n"
+    sys.stderr.write(line + end)
+    sys.stderr.flush()
+
+
+class MigrationFailedError(OrgKmsError):
+    """The re-key workflow ended without switching the organization."""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -298,6 +399,27 @@ def _parser() -> argparse.ArgumentParser:
 
     status = add("status", cmd_status, "organizations, their keys and data")
     status.add_argument("org", nargs="?")
+
+    migrate = add("migrate", cmd_migrate, "move an organization's data onto its own or a given key")
+    migrate.add_argument("org")
+    migrate.add_argument("--target-key", help="key ARN to move to (default: the org's own key)")
+    migrate.add_argument("--reason")
+    migrate.add_argument(
+        "--deletion-window",
+        type=int,
+        help="days before an old org key is deleted, 7-30 (default 30)",
+    )
+    migrate.add_argument(
+        "--noncurrent",
+        choices=["report", "delete"],
+        help="noncurrent object versions under old keys (default: report)",
+    )
+    migrate.add_argument(
+        "--cache-drain-seconds",
+        type=int,
+        help="wait before re-encrypting (default: the data-key cache's max age)",
+    )
+    migrate.add_argument("--wait", action="store_true", help="show progress until it ends")
 
     demo = add("demo", cmd_demo, "play the control plane on the embedded stack")
     demo.add_argument("--data", help="folder of files to store (default: some project files)")

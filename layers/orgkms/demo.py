@@ -33,7 +33,8 @@ def run_demo(data: Path | None, stack_name: str) -> int:
 
     say("orgkms demo: per-organization KMS keys, on template.yaml deployed inside moto\n")
     started = time.monotonic()
-    with EmbeddedStack(stack_name, handler_env={"POWERTOOLS_LOG_LEVEL": "ERROR"}) as stack:
+    quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+    with EmbeddedStack(stack_name, handler_env=quiet) as stack:
         say(
             f"1. Deployed {stack.root / 'template.yaml'} in {time.monotonic() - started:.1f} s: "
             f"bus {stack.outputs['ControlPlaneBusName']}, shared key "
@@ -46,6 +47,8 @@ def run_demo(data: Path | None, stack_name: str) -> int:
         objects = _store(platform, files)
         _isolation(platform, objects)
         _tables(platform)
+        _migrate(stack, platform, "initech")
+        _tables(platform, heading="8. After the migration")
     say("\nDone. Next: `make test`, or `orgkms local serve` and point boto3 or the AWS CLI at it.")
     return 0
 
@@ -140,10 +143,48 @@ def _isolation(platform: Any, objects: dict[str, list[str]]) -> None:
     say(f"   allowed  acme reads its own {acme_name}: {len(plaintext)} bytes")
 
 
-def _tables(platform: Any) -> None:
+def _migrate(stack: Any, platform: Any, org: str) -> None:
+    say(f"\n7. Zero-downtime migration: {org} moves off the shared key (migration-requested)")
+    sfn = stack.client("stepfunctions")
+    machine = stack.outputs["MigrationStateMachineArn"]
+    stack.put_events(
+        [
+            control_plane_entry(
+                "migration-requested",
+                {
+                    "organizationId": org,
+                    "cacheDrainSeconds": 0,
+                    "reason": "demo: move off the shared key",
+                },
+            )
+        ]
+    )
+    stack.deliver()
+    execution = sfn.list_executions(stateMachineArn=machine)["executions"][0]["executionArn"]
+    while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
+        time.sleep(0.1)
+    checkpoint = platform.checkpoints.get(org)
+    say(
+        f"   execution {execution.rsplit(':', 1)[-1]}: {status}; "
+        f"{checkpoint.done} object(s) re-encrypted and SHA-256 verified, "
+        f"{checkpoint.pages} page(s), now under {_short(checkpoint.target_key_arn)}"
+    )
+    for retired in checkpoint.retired:
+        say(
+            f"   old key {_short(retired['keyArn'])}: {retired['action']} "
+            f"({retired.get('why') or retired.get('deletionDate')})"
+        )
+    platform.envelope.flush(org)
+    name = platform.store.list(org)[0].name
+    out = io.BytesIO()
+    platform.store.get(org, name, out)
+    say(f"   {org} reads {name} after the switch: {len(out.getvalue())} bytes")
+
+
+def _tables(platform: Any, heading: str = "5. Organizations") -> None:
     records = list(platform.registry.scan())
     objects = [o for r in records for o in platform.store.list(r.org_id)]
-    say("\n5. Organizations:")
+    say(f"\n{heading}:")
     say(f"   {'org':8} {'mode':9} {'region':10} {'objects':>7} {'bytes':>8}  key / alias")
     for entry in inventory(records, objects):
         r = entry.record
@@ -151,7 +192,7 @@ def _tables(platform: Any) -> None:
             f"   {r.org_id:8} {r.key_mode:9} {r.region:10} {entry.objects:>7} {entry.bytes:>8}  "
             f"{_short(r.encrypt_key_arn)} {r.alias_name or '(platform shared key)'}"
         )
-    say("\n6. Blast radius: what one leaked key exposes")
+    say("\n   Blast radius: what one leaked key exposes")
     for exposure in sorted(blast_radius(records, objects).values(), key=lambda e: -len(e.orgs)):
         say(
             f"   {_short(exposure.key_arn)}: {len(exposure.orgs)} org(s) "

@@ -1,0 +1,53 @@
+"""`orgkms migrate ORG --wait` and `orgkms status ORG` as an operator uses them."""
+
+import io
+import json
+from typing import Any
+
+from orgkms.cli import main
+
+
+def test_migrate_wait_shows_progress_and_status_reports_it(
+    workflow: Any, platform: Any, create_org: Any, capsys: Any
+) -> None:
+    org = create_org(keyMode="shared")
+    for i in range(5):
+        platform.store.put(org, "document", f"n{i}.txt", io.BytesIO(b"x" * 1000))
+    capsys.readouterr()
+
+    code = main(["migrate", org, "--wait", "--cache-drain-seconds", "0"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"migration of {org} completed: 5 objects re-encrypted" in out
+    assert "5/5 objects" in err
+    assert main(["--json", "status", org]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["keyMode"] == "dedicated"
+    assert status["migration"]["status"] == "COMPLETED"
+
+
+def test_a_second_migration_while_one_runs_is_refused(
+    workflow: Any, platform: Any, create_org: Any, capsys: Any
+) -> None:
+    org = create_org(keyMode="shared")
+    platform.checkpoints.begin(org, "arn:aws:states:us-east-1:123456789012:execution:x:held")
+    capsys.readouterr()
+
+    code = main(["migrate", org])
+
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert "already being migrated by arn:aws:states" in err
+
+
+def test_invalid_migration_options_are_one_line(
+    workflow: Any, create_org: Any, capsys: Any
+) -> None:
+    org = create_org(keyMode="shared")
+    capsys.readouterr()
+
+    code = main(["migrate", org, "--deletion-window", "3"])
+
+    _, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "deletionWindowDays" in err
