@@ -133,6 +133,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    """Put a sample control-plane event (an EventBridge event as in events/) on the stack's bus."""
+    from orgkms.models import control_plane_entry
+
+    with _input(args.event) as source:
+        try:
+            event = json.loads(source.read())
+            entry = control_plane_entry(event["detail-type"], event["detail"])
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(
+                f"{args.event}: expected an EventBridge event with detail-type and detail"
+            ) from None
+    platform = _platform(args)
+    entry["EventBusName"] = platform.settings.event_bus_name
+    response = platform.client("events").put_events(Entries=[entry])
+    if response.get("FailedEntryCount"):
+        raise ValueError(f"the bus refused the event: {response['Entries'][0].get('ErrorCode')}")
+    _emit(
+        args,
+        {"eventId": response["Entries"][0]["EventId"]},
+        f"sent {entry['DetailType']} to {entry['EventBusName']}",
+    )
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -399,6 +424,9 @@ def _parser() -> argparse.ArgumentParser:
 
     status = add("status", cmd_status, "organizations, their keys and data")
     status.add_argument("org", nargs="?")
+
+    send = add("send", cmd_send, "put a control-plane event (a file as in events/) on the bus")
+    send.add_argument("event", help="EventBridge event JSON, or - for stdin")
 
     migrate = add("migrate", cmd_migrate, "move an organization's data onto its own or a given key")
     migrate.add_argument("org")

@@ -98,3 +98,20 @@ def test_errors_are_one_line_on_stderr(
 def test_serve_refuses_addresses_off_loopback(capsysbinary: Any) -> None:
     code, _, err = run(capsysbinary, "local", "serve", "--host", "0.0.0.0")
     assert code != 0 and b"loopback only" in err
+
+
+def test_send_puts_a_sample_event_on_the_bus(
+    stack: Any, platform: Any, tmp_path: Path, capsysbinary: Any
+) -> None:
+    import json
+
+    sample = json.loads((Path(__file__).parents[2] / "events" / "org-created.json").read_text())
+    sample["detail"]["organizationId"] = "sent-by-cli"
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(sample))
+
+    code, out, _ = run(capsysbinary, "send", str(path))
+    stack.deliver()
+
+    assert code == 0 and b"sent org-created" in out
+    assert platform.registry.get("sent-by-cli").ready
