@@ -46,6 +46,7 @@ WORKERS = 8
 SPOOL_BYTES = 8 * 1024 * 1024
 MULTIPART_COPY_THRESHOLD = 5 * 1024**3  # CopyObject's limit
 COPY_PART_BYTES = 512 * 1024**2
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
 
 
 class TransientMigrationError(Exception):
@@ -326,8 +327,7 @@ class MigrationService:
             }
             extra.update(self._tagging(key, version))
             with reader:
-                self._s3.upload_fileobj(reader, self._bucket, key, ExtraArgs=extra)
-        new_version = self._s3.head_object(Bucket=self._bucket, Key=key).get("VersionId")
+                new_version = self._upload(key, reader, extra)
         if not self._kept_order(key, version, new_version):
             return "skipped", 0
         check = _Hashing(_Discard())
@@ -351,16 +351,15 @@ class MigrationService:
         }
         tagging = self._tagging(key, version)
         if size <= self._config.multipart_copy_threshold:
-            self._s3.copy_object(
+            new_version = self._s3.copy_object(
                 **args,
                 CopySource={"Bucket": self._bucket, "Key": key, "VersionId": version},
                 MetadataDirective="REPLACE",
                 TaggingDirective="REPLACE",
                 Tagging=tagging.get("Tagging", ""),
-            )
+            ).get("VersionId")
         else:
-            self._multipart_copy(args, tagging, key, version, size)
-        new_version = self._s3.head_object(Bucket=self._bucket, Key=key).get("VersionId")
+            new_version = self._multipart_copy(args, tagging, key, version, size)
         if not self._kept_order(key, version, new_version):
             return "skipped", 0
         if self._sha256(key, new_version) != before:
@@ -374,7 +373,7 @@ class MigrationService:
         key: str,
         version: str | None,
         size: int,
-    ) -> None:
+    ) -> str | None:
         upload = self._s3.create_multipart_upload(**args, **tagging)
         parts, part = [], self._config.copy_part_bytes
         try:
@@ -388,12 +387,48 @@ class MigrationService:
                     CopySourceRange=f"bytes={start}-{min(start + part, size) - 1}",
                 )
                 parts.append({"PartNumber": number, "ETag": result["CopyPartResult"]["ETag"]})
-            self._s3.complete_multipart_upload(
+            done = self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 UploadId=upload["UploadId"],
                 MultipartUpload={"Parts": parts},
             )
+            return done.get("VersionId")
+        except BaseException:
+            self._s3.abort_multipart_upload(
+                Bucket=self._bucket, Key=key, UploadId=upload["UploadId"]
+            )
+            raise
+
+    def _upload(self, key: str, reader: Any, extra: dict[str, Any]) -> str | None:
+        """Upload from an encrypting reader, part by part; returns the new version's id (which
+        upload_fileobj would hide, and a later HeadObject could confuse with a writer's)."""
+        first = reader.read(UPLOAD_PART_BYTES)
+        following = reader.read(UPLOAD_PART_BYTES)
+        if not following:
+            put = self._s3.put_object(Bucket=self._bucket, Key=key, Body=first, **extra)
+            return put.get("VersionId")
+        upload = self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, **extra)
+        parts, number, chunk = [], 1, first
+        try:
+            while chunk:
+                etag = self._s3.upload_part(
+                    Bucket=self._bucket,
+                    Key=key,
+                    UploadId=upload["UploadId"],
+                    PartNumber=number,
+                    Body=chunk,
+                )["ETag"]
+                parts.append({"PartNumber": number, "ETag": etag})
+                chunk, following = following, reader.read(UPLOAD_PART_BYTES) if following else b""
+                number += 1
+            done = self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload["UploadId"],
+                MultipartUpload={"Parts": parts},
+            )
+            return done.get("VersionId")
         except BaseException:
             self._s3.abort_multipart_upload(
                 Bucket=self._bucket, Key=key, UploadId=upload["UploadId"]
@@ -402,16 +437,10 @@ class MigrationService:
 
     def _kept_order(self, key: str, read_version: str | None, new_version: str | None) -> bool:
         """Our rewrite must sit right on top of the version we read; else a writer came between
-        and our version is deleted, so the writer's stays current."""
+        and our version is deleted, so the writer's stays current. S3 lists a key's versions
+        newest first."""
         versions = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key)["Versions"]
-        ordered = [
-            v["VersionId"]
-            for v in sorted(
-                (v for v in versions if v["Key"] == key),
-                key=lambda v: v["LastModified"],
-                reverse=True,
-            )
-        ]
+        ordered = [v["VersionId"] for v in versions if v["Key"] == key]
         if (
             new_version in ordered
             and ordered.index(new_version) + 1 < len(ordered)

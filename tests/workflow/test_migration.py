@@ -293,3 +293,31 @@ def test_a_disabled_target_key_is_refused(workflow: Any, platform: Any, create_o
 
     assert execution["status"] == "FAILED"
     assert "Disabled" in platform.checkpoints.get(org).reason
+
+
+def test_a_writer_racing_a_rewrite_keeps_its_version(
+    workflow: Any, platform: Any, create_org: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orgkms.migration import MigrationService
+
+    org = create_org(keyMode="shared")
+    platform.store.put(org, "document", "hot.txt", io.BytesIO(b"old content"))
+    original = MigrationService._upload
+    raced = {"done": False}
+
+    def writer_gets_in_first(self: Any, key: str, reader: Any, extra: dict[str, Any]) -> Any:
+        if key.endswith("hot.txt") and not raced["done"]:
+            raced["done"] = True
+            platform.envelope.flush(org)  # the writer sees the dual phase: writes under target
+            platform.store.put(org, "document", "hot.txt", io.BytesIO(b"the writer's update"))
+        return original(self, key, reader, extra)
+
+    monkeypatch.setattr(MigrationService, "_upload", writer_gets_in_first)
+
+    execution = migrate(workflow, org)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert raced["done"]
+    platform.envelope.flush(org)
+    assert read_all(platform, org, ["hot.txt"]) == {"hot.txt": b"the writer's update"}
+    assert platform.checkpoints.get(org).skipped == 1
