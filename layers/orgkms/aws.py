@@ -91,11 +91,16 @@ class Platform:
         org_id = request.organization_id
         self.lookup(org_id)
         current = self.checkpoints.get(org_id)
-        if current is not None and current.status in ACTIVE:
+        sfn = self.client("stepfunctions")
+        if (
+            current is not None
+            and current.status in ACTIVE
+            and execution_running(sfn, current.execution)
+        ):
             raise MigrationRefused(
                 f"organization {org_id!r} is already being migrated by {current.execution}"
             )
-        response = self.client("stepfunctions").start_execution(
+        response = sfn.start_execution(
             stateMachineArn=self.settings.migration_state_machine_arn,
             name=f"{org_id}-{uuid.uuid4().hex[:12]}",
             input=json.dumps(request.model_dump(by_alias=True, exclude_none=True)),
@@ -113,6 +118,19 @@ class Platform:
         from orgkms.store import OrgStore
 
         return OrgStore(self.envelope, self.client("s3"), self.settings.data_bucket)
+
+
+def execution_running(sfn: Any, execution: str) -> bool:
+    """Is the execution holding an org's migration lock still running? (Stopped, timed-out and
+    history-limited executions never reach the workflow's fail step, so their lock is stale.)"""
+    if not execution:
+        return False
+    try:
+        return bool(sfn.describe_execution(executionArn=execution)["status"] == "RUNNING")
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return False
+        raise
 
 
 @lru_cache(maxsize=64)

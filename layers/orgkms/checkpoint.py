@@ -39,6 +39,7 @@ class Checkpoint:
     failures: list[str] = field(default_factory=list)
     reason: str = ""
     started_at: float = 0.0
+    validated_at: float = 0.0
     updated_at: float = 0.0
     retired: list[dict[str, Any]] = field(default_factory=list)
 
@@ -107,6 +108,35 @@ class CheckpointStore:
         assert checkpoint is not None
         return checkpoint
 
+    def begin_unless_running(
+        self, org_id: str, execution: str, is_running: Callable[[str], bool]
+    ) -> Checkpoint:
+        """:meth:`begin`, taking the lock over from a holder that no longer runs (stopped, timed
+        out, or cut off by the history limit: none of those reach the workflow's fail step)."""
+        try:
+            return self.begin(org_id, execution)
+        except MigrationRefused:
+            holder = self.get(org_id)
+            if holder is None or not holder.execution or is_running(holder.execution):
+                raise
+        now = self._clock()
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=_encode(
+                    Checkpoint(org_id, execution, "PREPARING", started_at=now, updated_at=now)
+                ),
+                ConditionExpression="execution = :stale",
+                ExpressionAttributeValues={":stale": {"S": holder.execution}},
+            )
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise MigrationRefused(f"organization {org_id!r}: migration lock taken") from None
+            raise
+        taken = self.get(org_id)
+        assert taken is not None
+        return taken
+
     def save(self, checkpoint: Checkpoint) -> None:
         """Write the checkpoint, only while ``checkpoint.execution`` still holds the lock."""
         checkpoint.updated_at = self._clock()
@@ -136,6 +166,7 @@ _NUMBERS = (
     "noncurrent_under_old_keys",
     "started_at",
     "updated_at",
+    "validated_at",
 )
 _STRINGS = ("execution", "status", "target_key_arn", "start_after", "reason")
 _LISTS = ("source_key_arns", "failures")

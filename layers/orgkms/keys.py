@@ -55,6 +55,7 @@ class OrgKeyService:
         shared_key_arn: str,
         stack_name: str,
         migration_role_arn: str = "",
+        data_bucket: str = "",
     ) -> None:
         self._registry = registry
         self._kms_for_region = kms_for_region
@@ -66,6 +67,7 @@ class OrgKeyService:
         self._shared_key_arn = shared_key_arn
         self._stack_name = stack_name
         self._migration_role = migration_role_arn
+        self._data_bucket = data_bucket
 
     def ensure_org_key(self, request: OrgCreated) -> OrgRecord:
         """Return the organization's READY record, creating its key if needed."""
@@ -164,6 +166,8 @@ class OrgKeyService:
             key_admin_role_arn=self._admin_role,
             owner_principal_arn=owner,
             migration_role_arn=self._migration_role or None,
+            data_bucket=self._data_bucket or None,
+            bucket_region=self._default_region,
         )
         response = self._call(
             kms.create_key,

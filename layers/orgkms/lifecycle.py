@@ -205,6 +205,7 @@ def key_service(platform: Platform) -> OrgKeyService:
         shared_key_arn=settings.shared_key_arn,
         stack_name=settings.stack_name,
         migration_role_arn=settings.migration_role_arn,
+        data_bucket=settings.data_bucket,
     )
 
 

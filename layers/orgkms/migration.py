@@ -18,6 +18,7 @@ writer's newer version always stays current.
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -93,6 +94,7 @@ class MigrationService:
         kms_for_region: Callable[[str], Any],
         publisher: ResultPublisher,
         config: MigrationConfig,
+        sfn: Any = None,
     ) -> None:
         self._registry = registry
         self._checkpoints = checkpoints
@@ -103,6 +105,7 @@ class MigrationService:
         self._kms_for_region = kms_for_region
         self._publisher = publisher
         self._config = config
+        self._sfn = sfn
 
     @classmethod
     def from_platform(cls, platform: Any) -> "MigrationService":
@@ -118,6 +121,7 @@ class MigrationService:
             bucket=settings.data_bucket,
             kms_for_region=lambda region: platform.client("kms", region),
             publisher=ResultPublisher(platform.client("events"), settings.event_bus_name),
+            sfn=platform.client("stepfunctions"),
             config=MigrationConfig.from_env(
                 settings.shared_key_arn, int(settings.cache.max_age_seconds)
             ),
@@ -138,7 +142,7 @@ class MigrationService:
             raise MigrationRefused(
                 f"organization {org_id!r} is already on {request.target_key_arn}"
             )
-        checkpoint = self._checkpoints.begin(org_id, execution)
+        checkpoint = self._checkpoints.begin_unless_running(org_id, execution, self._is_running)
         if checkpoint.status != "PREPARING":
             return self._state(request, checkpoint)  # a retried prepare of a started migration
 
@@ -212,6 +216,8 @@ class MigrationService:
 
     def validate_page(self, state: dict[str, Any]) -> dict[str, Any]:
         checkpoint = self._own(state)
+        if not checkpoint.validated_at:
+            checkpoint.validated_at = time.time()
         target_only = self._target_only_envelope(checkpoint)
         keys = self._list_page(checkpoint.org_id, checkpoint.start_after)
         with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
@@ -225,6 +231,8 @@ class MigrationService:
         checkpoint.failed += len(bad)
         more = len(keys) == self._config.page_size
         checkpoint.start_after = keys[-1] if more else ""
+        if not more:
+            self._sweep_noncurrent(checkpoint, state.get("noncurrentVersions", "report"))
         self._checkpoints.save(checkpoint)
         valid = checkpoint.failed == 0
         if not more and not valid:
@@ -237,6 +245,14 @@ class MigrationService:
     def switch(self, state: dict[str, Any]) -> dict[str, Any]:
         checkpoint = self._own(state)
         org_id, target = checkpoint.org_id, checkpoint.target_key_arn
+        if checkpoint.status == "COMPLETED":  # a retried switch whose first attempt committed
+            return {**state, "status": "COMPLETED", "retired": checkpoint.retired}
+        late = self._late_writes_under_old_keys(checkpoint)
+        if late:
+            raise MigrationRefused(
+                f"{len(late)} object(s) of {org_id!r} were written under an old key after "
+                f"validation (first: {late[:3]}); re-run the migration"
+            )
         checkpoint.status = "SWITCHING"
         self._checkpoints.save(checkpoint)
         own_key = self._keys.owns(target, org_id)
@@ -248,13 +264,16 @@ class MigrationService:
             alias_name=org_alias_name(org_id) if own_key else "",
         )
         checkpoint.retired = [
-            self._retire(org_id, arn, int(state["deletionWindowDays"]))
+            self._retire(checkpoint, arn, int(state["deletionWindowDays"]))
             for arn in checkpoint.source_key_arns
         ]
         checkpoint.status = "COMPLETED"
         self._checkpoints.save(checkpoint)
         self._envelope.flush(org_id)
-        self._publish("migration-completed", checkpoint)
+        try:
+            self._publish("migration-completed", checkpoint)
+        except Exception as err:
+            logger.warning("migration-completed not published", extra={"error": str(err)})
         logger.info("migration completed", extra={"org_id": org_id, "target_key_arn": target})
         return {**state, "status": "COMPLETED", "retired": checkpoint.retired}
 
@@ -263,7 +282,15 @@ class MigrationService:
         org_id = str(state.get("organizationId", ""))
         reason = _error_text(error)
         checkpoint = self._checkpoints.get(org_id) if org_id else None
-        if checkpoint is not None and checkpoint.execution == execution:
+        if (
+            checkpoint is not None
+            and checkpoint.execution == execution
+            and checkpoint.status == "COMPLETED"
+        ):
+            return {"organizationId": org_id, "status": "COMPLETED", "reason": reason}
+        if checkpoint is not None and checkpoint.execution != execution:
+            checkpoint = None  # another execution holds the org: touch nothing of it
+        if checkpoint is not None:
             if checkpoint.status not in ("PREPARING", "DUAL"):
                 record = self._registry.get(org_id)
                 if record is not None:
@@ -278,7 +305,8 @@ class MigrationService:
                     )
             checkpoint.status, checkpoint.reason = "FAILED", reason
             self._checkpoints.save(checkpoint)
-        self._publish("migration-failed", checkpoint, org_id=org_id, reason=reason)
+        own = checkpoint or Checkpoint(org_id, execution, "REFUSED", reason=reason)
+        self._publish("migration-failed", own, org_id=org_id, reason=reason)
         logger.error(
             "migration failed", extra={"org_id": org_id, "reason": reason, "execution": execution}
         )
@@ -297,9 +325,11 @@ class MigrationService:
                 if head.get("SSEKMSKeyId") == checkpoint.target_key_arn:
                     return "skipped", 0
                 return self._rekey_sse_object(checkpoint, key, head)
-            return "not an orgkms object and not SSE-KMS: left as is", 0
+            return "skipped", 0  # not under any KMS key (folder markers, SSE-S3): nothing to move
         except (DecryptionRefused, KeyUnavailable) as err:
             return type(err).__name__, 0
+        except OSError as err:  # e.g. no space left for the spool file: this object only
+            return f"OSError: {err.strerror or err}", 0
         except ClientError as err:
             if _is_throttle(err):
                 raise TransientMigrationError(str(err)) from err
@@ -323,6 +353,8 @@ class MigrationService:
                 raise MigrationRefused(f"{org_id!r} encrypts under {key_arn}, not the target")
             extra = {
                 "ContentType": head.get("ContentType", "application/octet-stream"),
+                **_preserved(head),
+                **_preserved(head),
                 "Metadata": {**meta, META_KEY_ARN: key_arn},
             }
             extra.update(self._tagging(key, version))
@@ -439,10 +471,19 @@ class MigrationService:
         """Our rewrite must sit right on top of the version we read; else a writer came between
         and our version is deleted, so the writer's stays current. S3 lists a key's versions
         newest first."""
-        versions = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key)["Versions"]
-        ordered = [v["VersionId"] for v in versions if v["Key"] == key]
+        listed = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key)
+        versions = [v for v in listed.get("Versions", []) if v["Key"] == key]
+        ordered = [v["VersionId"] for v in versions]
+        read_at = next(
+            (v["LastModified"] for v in versions if v["VersionId"] == read_version), None
+        )
+        deleted_since_read = any(
+            m["Key"] == key and read_at is not None and m["LastModified"] >= read_at
+            for m in listed.get("DeleteMarkers", [])
+        )
         if (
-            new_version in ordered
+            not deleted_since_read
+            and new_version in ordered
             and ordered.index(new_version) + 1 < len(ordered)
             and ordered[ordered.index(new_version) + 1] == read_version
         ):
@@ -455,7 +496,6 @@ class MigrationService:
         self, cp: Checkpoint, target_only: OrgEnvelope, state: dict[str, Any], key: str
     ) -> str:
         head = self._s3.head_object(Bucket=self._bucket, Key=key)
-        self._count_noncurrent(cp, key, state.get("noncurrentVersions", "report"))
         if head.get("Metadata", {}).get(META_FORMAT) == FORMAT_VERSION:
             if head["Metadata"].get(META_KEY_ARN) != cp.target_key_arn:
                 return "still references an old key"
@@ -474,22 +514,40 @@ class MigrationService:
             return "SSE-KMS object still under an old key"
         return ""
 
-    def _count_noncurrent(self, cp: Checkpoint, key: str, mode: str) -> None:
-        versions = self._s3.list_object_versions(Bucket=self._bucket, Prefix=key)["Versions"]
-        for version in versions:
-            if version["Key"] != key or version.get("IsLatest"):
-                continue
-            head = self._s3.head_object(
-                Bucket=self._bucket, Key=key, VersionId=version["VersionId"]
-            )
-            used = head.get("Metadata", {}).get(META_KEY_ARN) or head.get("SSEKMSKeyId")
-            if used in cp.source_key_arns:
+    def _sweep_noncurrent(self, cp: Checkpoint, mode: str) -> None:
+        """Every noncurrent version under the org's prefix still under an old key (deleted
+        objects' versions included): counted, or deleted with ``mode == "delete"``."""
+        cp.noncurrent_under_old_keys = 0
+        paginator = self._s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=org_prefix(cp.org_id)):
+            for version in page.get("Versions", []):
+                if version.get("IsLatest"):
+                    continue
+                key, version_id = version["Key"], version["VersionId"]
+                head = self._s3.head_object(Bucket=self._bucket, Key=key, VersionId=version_id)
+                used = head.get("Metadata", {}).get(META_KEY_ARN) or head.get("SSEKMSKeyId")
+                if used not in cp.source_key_arns:
+                    continue
                 if mode == "delete":
-                    self._s3.delete_object(
-                        Bucket=self._bucket, Key=key, VersionId=version["VersionId"]
-                    )
+                    self._s3.delete_object(Bucket=self._bucket, Key=key, VersionId=version_id)
                 else:
                     cp.noncurrent_under_old_keys += 1
+
+    def _late_writes_under_old_keys(self, cp: Checkpoint) -> list[str]:
+        """Objects written since validation began that are not under the target: an upload
+        that took its data key before the dual phase and finished late."""
+        since = cp.validated_at - 2  # S3 timestamps have one-second resolution
+        late = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=org_prefix(cp.org_id)):
+            for entry in page.get("Contents", []):
+                if entry["LastModified"].timestamp() < since:
+                    continue
+                head = self._s3.head_object(Bucket=self._bucket, Key=entry["Key"])
+                used = head.get("Metadata", {}).get(META_KEY_ARN) or head.get("SSEKMSKeyId")
+                if used in cp.source_key_arns:
+                    late.append(entry["Key"])
+        return late
 
     # ------------------------------------------------------------------ keys
 
@@ -533,7 +591,8 @@ class MigrationService:
                 f"{err.response.get('Error', {}).get('Code')}"
             ) from None
 
-    def _retire(self, org_id: str, key_arn: str, window: int) -> dict[str, Any]:
+    def _retire(self, checkpoint: Checkpoint, key_arn: str, window: int) -> dict[str, Any]:
+        org_id = checkpoint.org_id
         if key_arn == self._config.shared_key_arn:
             users = [r.org_id for r in self._registry.scan() if key_arn in r.decrypt_key_arns]
             return {
@@ -558,8 +617,19 @@ class MigrationService:
                 "action": "kept",
                 "why": "not a key orgkms made for this org",
             }
+        if checkpoint.noncurrent_under_old_keys:
+            return {
+                "keyArn": key_arn,
+                "action": "kept",
+                "why": f"{checkpoint.noncurrent_under_old_keys} noncurrent object version(s) "
+                "still under an old key (re-run with noncurrentVersions=delete to remove them)",
+            }
         kms = self._kms_for_region(key_arn.split(":")[3])
-        kms.disable_key(KeyId=key_arn)
+        state = kms.describe_key(KeyId=key_arn)["KeyMetadata"].get("KeyState")
+        if state == "PendingDeletion":  # a retried switch already retired it
+            return {"keyArn": key_arn, "action": "scheduled-deletion", "deletionDate": ""}
+        if state != "Disabled":
+            kms.disable_key(KeyId=key_arn)
         deletion = kms.schedule_key_deletion(KeyId=key_arn, PendingWindowInDays=window)
         return {
             "keyArn": key_arn,
@@ -579,6 +649,11 @@ class MigrationService:
         return OrgEnvelope(lambda _org: record)
 
     # ------------------------------------------------------------------ plumbing
+
+    def _is_running(self, execution: str) -> bool:
+        from orgkms.aws import execution_running
+
+        return self._sfn is None or execution_running(self._sfn, execution)
 
     def _own(self, state: dict[str, Any]) -> Checkpoint:
         checkpoint = self._checkpoints.get(str(state["organizationId"]))
@@ -644,6 +719,20 @@ class MigrationService:
             }
         )
         self._publisher.publish(detail_type, detail)
+
+
+# Object properties a rewrite must carry over, beside content type, metadata and tags.
+_PRESERVED = (
+    "StorageClass",
+    "ContentEncoding",
+    "ContentDisposition",
+    "ContentLanguage",
+    "CacheControl",
+)
+
+
+def _preserved(head: dict[str, Any]) -> dict[str, Any]:
+    return {name: head[name] for name in _PRESERVED if head.get(name)}
 
 
 class _Hashing:

@@ -53,6 +53,8 @@ def build_org_key_policy(
     key_admin_role_arn: str,
     owner_principal_arn: str | None = None,
     migration_role_arn: str | None = None,
+    data_bucket: str | None = None,
+    bucket_region: str | None = None,
 ) -> dict[str, Any]:
     """The key policy of ``org_id``'s key.
 
@@ -86,6 +88,25 @@ def build_org_key_policy(
             "Condition": org_context_condition(org_id),
         },
     ]
+    if data_bucket and bucket_region:
+        # Plain objects under SSE-KMS: S3 calls KMS with the object ARN as context, not ours.
+        statements.append(
+            {
+                "Sid": "AllowS3ObjectEncryptionForThisOrganizationsPrefixOnly",
+                "Effect": "Allow",
+                "Principal": {"AWS": data_principals},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"s3.{bucket_region}.amazonaws.com"},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": (
+                            f"arn:{partition}:s3:::{data_bucket}/orgs/{org_id}/*"
+                        )
+                    },
+                },
+            }
+        )
     if owner_principal_arn:
         statements += [
             {

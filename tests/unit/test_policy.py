@@ -27,6 +27,8 @@ def policy(owner: str | None = OWNER) -> dict[str, Any]:
         key_admin_role_arn=ADMIN_ROLE,
         owner_principal_arn=owner,
         migration_role_arn=MIGRATION_ROLE,
+        data_bucket="orgkms-data",
+        bucket_region="us-east-1",
     )
 
 
@@ -52,9 +54,12 @@ def allowed(doc: dict[str, Any], principal: str, action: str, context: dict[str,
 def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
     for operator, pairs in conditions.items():
         for key, expected in pairs.items():
+            ctx_key = key.removeprefix("kms:EncryptionContext:")
             if operator == "StringEquals":
-                ctx_key = key.removeprefix("kms:EncryptionContext:")
                 if context.get(ctx_key) != expected:
+                    return False
+            elif operator == "StringLike":
+                if not fnmatch.fnmatchcase(context.get(ctx_key, ""), expected):
                     return False
             elif operator == "ForAllValues:StringEquals" and key == "kms:EncryptionContextKeys":
                 if not set(context) <= set(expected):
@@ -138,3 +143,17 @@ def test_only_the_account_root_statement_grants_kms_star() -> None:
 def test_every_statement_has_a_unique_sid() -> None:
     sids = [st["Sid"] for st in policy()["Statement"]]
     assert len(sids) == len(set(sids)) and all(sids)
+
+
+S3_CONTEXT = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+
+
+def test_s3_may_use_the_key_for_the_orgs_own_prefix_only() -> None:
+    own = {**S3_CONTEXT, "aws:s3:arn": "arn:aws:s3:::orgkms-data/orgs/acme/report.pdf"}
+    other = {**S3_CONTEXT, "aws:s3:arn": "arn:aws:s3:::orgkms-data/orgs/globex/report.pdf"}
+    direct = {"aws:s3:arn": "arn:aws:s3:::orgkms-data/orgs/acme/report.pdf"}
+    for principal in (DATA_ROLE, MIGRATION_ROLE):
+        assert allowed(policy(), principal, "kms:GenerateDataKey", own)
+        assert allowed(policy(), principal, "kms:Decrypt", own)
+        assert not allowed(policy(), principal, "kms:Decrypt", other)
+        assert not allowed(policy(), principal, "kms:Decrypt", direct)

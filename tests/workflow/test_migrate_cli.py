@@ -27,18 +27,27 @@ def test_migrate_wait_shows_progress_and_status_reports_it(
     assert status["migration"]["status"] == "COMPLETED"
 
 
-def test_a_second_migration_while_one_runs_is_refused(
+def test_a_second_migration_while_one_runs_is_refused_and_a_stopped_ones_lock_is_taken_over(
     workflow: Any, platform: Any, create_org: Any, capsys: Any
 ) -> None:
     org = create_org(keyMode="shared")
-    platform.checkpoints.begin(org, "arn:aws:states:us-east-1:123456789012:execution:x:held")
+    platform.store.put(org, "document", "a.txt", io.BytesIO(b"a"))
     capsys.readouterr()
+    assert main(["migrate", org, "--cache-drain-seconds", "600"]) == 0  # parks in its Wait
+    running = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
+    sfn = workflow.client("stepfunctions")
+    while platform.checkpoints.get(org) is None or platform.checkpoints.get(org).status != "DUAL":
+        assert sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
 
-    code = main(["migrate", org])
-
+    refused = main(["migrate", org])
     out, err = capsys.readouterr()
-    assert code == 1 and out == ""
-    assert "already being migrated by arn:aws:states" in err
+    sfn.stop_execution(executionArn=running)  # never reaches the fail step: its lock is stale
+    taken_over = main(["migrate", org, "--wait", "--cache-drain-seconds", "0"])
+
+    assert refused == 1 and out == ""
+    assert f"already being migrated by {running}" in err
+    assert taken_over == 0
+    assert platform.checkpoints.get(org).status == "COMPLETED"
 
 
 def test_invalid_migration_options_are_one_line(

@@ -182,7 +182,9 @@ def test_an_org_owned_old_key_is_scheduled_for_deletion_after_validation(
     old_key = platform.registry.get(org).encrypt_key_arn
     target = workflow.client("kms").create_key()["KeyMetadata"]["Arn"]
 
-    execution = migrate(workflow, org, targetKeyArn=target, deletionWindowDays=7)
+    execution = migrate(
+        workflow, org, targetKeyArn=target, deletionWindowDays=7, noncurrentVersions="delete"
+    )
 
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     metadata = workflow.client("kms").describe_key(KeyId=old_key)["KeyMetadata"]

@@ -19,15 +19,17 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
    target template leaves ``account`` out.
 
 7. CreateKey without ``KeyUsage`` makes an ``ENCRYPT_DECRYPT`` key; moto leaves the usage empty.
-8. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
+8. DisableKey and EnableKey on a key pending deletion fail (``KMSInvalidStateException``); moto's
+   DisableKey silently cancels the deletion.
+9. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
    look the ARN up as a raw key id and fail.
 
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
-9. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
+10. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
    which its tagger cannot read, and keeps ``KeyPolicy`` as an object rather than JSON text.
 
-10. A bucket's ``VersioningConfiguration`` and ``PublicAccessBlockConfiguration`` are not applied
+11. A bucket's ``VersioningConfiguration`` and ``PublicAccessBlockConfiguration`` are not applied
    by moto's CloudFormation; :class:`orgkms.local.stack.EmbeddedStack` applies them after
    creating the stack. It also creates each state machine again through the Step Functions API
    with its ``DefinitionSubstitutions`` applied, since moto's CloudFormation ignores them and its
@@ -163,6 +165,17 @@ def _atomic(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _not_pending_deletion(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, key_id: str, *args: Any, **kwargs: Any) -> Any:
+        key = self.keys.get(self.any_id_to_key_id(key_id))
+        if key is not None and key.key_state == "PendingDeletion":
+            raise KMSInvalidStateException(key.arn, "Deletion")
+        return original(self, key_id, *args, **kwargs)
+
+    return wrapper
+
+
 def _default_key_usage(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(self: KmsBackend, *args: Any, **kwargs: Any) -> Any:
@@ -193,6 +206,8 @@ def install() -> None:
     )
     for name in ("disable_key", "enable_key", "cancel_key_deletion"):
         setattr(KmsBackend, name, _accepts_arn(getattr(KmsBackend, name)))
+    for name in ("disable_key", "enable_key"):
+        setattr(KmsBackend, name, _not_pending_deletion(getattr(KmsBackend, name)))
     Key.create_from_cloudformation_json = _cfn_key_compatible(  # type: ignore[method-assign]
         Key.create_from_cloudformation_json
     )
