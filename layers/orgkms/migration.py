@@ -333,6 +333,8 @@ class MigrationService:
         except ClientError as err:
             if _is_throttle(err):
                 raise TransientMigrationError(str(err)) from err
+            if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+                return "skipped", 0  # deleted meanwhile: nothing left to move
             return err.response.get("Error", {}).get("Code", "ClientError"), 0
 
     def _rekey_envelope_object(
@@ -354,13 +356,14 @@ class MigrationService:
             extra = {
                 "ContentType": head.get("ContentType", "application/octet-stream"),
                 **_preserved(head),
-                **_preserved(head),
                 "Metadata": {**meta, META_KEY_ARN: key_arn},
             }
             extra.update(self._tagging(key, version))
             with reader:
-                new_version = self._upload(key, reader, extra)
-        if not self._kept_order(key, version, new_version):
+                new_version, conditional = self._upload(key, reader, extra, head.get("ETag"))
+        if new_version is None:
+            return "skipped", 0  # a writer replaced or deleted the object first: theirs stands
+        if not conditional and not self._kept_order(key, version, new_version):
             return "skipped", 0
         check = _Hashing(_Discard())
         body = self._s3.get_object(Bucket=self._bucket, Key=key, VersionId=new_version)["Body"]
@@ -432,14 +435,34 @@ class MigrationService:
             )
             raise
 
-    def _upload(self, key: str, reader: Any, extra: dict[str, Any]) -> str | None:
-        """Upload from an encrypting reader, part by part; returns the new version's id (which
-        upload_fileobj would hide, and a later HeadObject could confuse with a writer's)."""
+    def _upload(
+        self, key: str, reader: Any, extra: dict[str, Any], read_etag: str | None
+    ) -> tuple[str | None, bool]:
+        """Upload from an encrypting reader; returns the new version's id (which upload_fileobj
+        would hide) and whether S3 checked that the object was still the one read.
+
+        A single-part rewrite is a conditional PutObject (If-Match the ETag read): a writer's
+        newer version or a deletion makes it fail, and (None, True) is returned. A multipart
+        rewrite is checked afterwards against the version list instead.
+        """
         first = reader.read(UPLOAD_PART_BYTES)
         following = reader.read(UPLOAD_PART_BYTES)
         if not following:
-            put = self._s3.put_object(Bucket=self._bucket, Key=key, Body=first, **extra)
-            return put.get("VersionId")
+            try:
+                put = self._s3.put_object(
+                    Bucket=self._bucket, Key=key, Body=first, IfMatch=read_etag or "*", **extra
+                )
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") in {
+                    "PreconditionFailed",
+                    "NoSuchKey",
+                    "412",
+                    "404",
+                    "ConditionalRequestConflict",
+                }:
+                    return None, True
+                raise
+            return put.get("VersionId"), True
         upload = self._s3.create_multipart_upload(Bucket=self._bucket, Key=key, **extra)
         parts, number, chunk = [], 1, first
         try:
@@ -460,7 +483,7 @@ class MigrationService:
                 UploadId=upload["UploadId"],
                 MultipartUpload={"Parts": parts},
             )
-            return done.get("VersionId")
+            return done.get("VersionId"), False
         except BaseException:
             self._s3.abort_multipart_upload(
                 Bucket=self._bucket, Key=key, UploadId=upload["UploadId"]
@@ -495,7 +518,14 @@ class MigrationService:
     def _validate_object(
         self, cp: Checkpoint, target_only: OrgEnvelope, state: dict[str, Any], key: str
     ) -> str:
-        head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        try:
+            head = self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as err:
+            if _is_throttle(err):
+                raise TransientMigrationError(str(err)) from err
+            if err.response.get("Error", {}).get("Code") in {"404", "NoSuchKey"}:
+                return ""  # deleted since it was listed
+            raise
         if head.get("Metadata", {}).get(META_FORMAT) == FORMAT_VERSION:
             if head["Metadata"].get(META_KEY_ARN) != cp.target_key_arn:
                 return "still references an old key"

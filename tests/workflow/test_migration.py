@@ -307,12 +307,12 @@ def test_a_writer_racing_a_rewrite_keeps_its_version(
     original = MigrationService._upload
     raced = {"done": False}
 
-    def writer_gets_in_first(self: Any, key: str, reader: Any, extra: dict[str, Any]) -> Any:
+    def writer_gets_in_first(self: Any, key: str, reader: Any, *args: Any) -> Any:
         if key.endswith("hot.txt") and not raced["done"]:
             raced["done"] = True
             platform.envelope.flush(org)  # the writer sees the dual phase: writes under target
             platform.store.put(org, "document", "hot.txt", io.BytesIO(b"the writer's update"))
-        return original(self, key, reader, extra)
+        return original(self, key, reader, *args)
 
     monkeypatch.setattr(MigrationService, "_upload", writer_gets_in_first)
 

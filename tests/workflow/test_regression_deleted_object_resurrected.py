@@ -31,11 +31,11 @@ def test_an_object_deleted_during_its_rewrite_stays_deleted(
     original = MigrationService._upload
     deleted = {"done": False}
 
-    def user_deletes_first(self: Any, s3_key: str, reader: Any, extra: dict[str, Any]) -> Any:
+    def user_deletes_first(self: Any, s3_key: str, reader: Any, *args: Any) -> Any:
         if s3_key == key and not deleted["done"]:
             deleted["done"] = True
             s3.delete_object(Bucket=bucket, Key=key)  # the user erases the object meanwhile
-        return original(self, s3_key, reader, extra)
+        return original(self, s3_key, reader, *args)
 
     monkeypatch.setattr(MigrationService, "_upload", user_deletes_first)
 
