@@ -184,7 +184,11 @@ class MigrationService:
 
     def reencrypt_page(self, state: dict[str, Any]) -> dict[str, Any]:
         checkpoint = self._own(state)
-        self._envelope.flush(checkpoint.org_id)  # read the dual-phase keys, not a cached set
+        if (
+            checkpoint.target_key_arn
+            not in self._envelope.record(checkpoint.org_id).decrypt_key_arns
+        ):
+            self._envelope.flush(checkpoint.org_id)  # read the dual-phase keys, not a cached set
         keys = self._list_page(checkpoint.org_id, checkpoint.start_after)
         with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
             outcomes = list(pool.map(lambda key: self._rekey_object(checkpoint, key), keys))
