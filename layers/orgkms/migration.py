@@ -106,6 +106,7 @@ class MigrationService:
         self._publisher = publisher
         self._config = config
         self._sfn = sfn
+        self._validators: dict[tuple[str, str], OrgEnvelope] = {}
 
     @classmethod
     def from_platform(cls, platform: Any) -> "MigrationService":
@@ -190,8 +191,7 @@ class MigrationService:
         ):
             self._envelope.flush(checkpoint.org_id)  # read the dual-phase keys, not a cached set
         keys = self._list_page(checkpoint.org_id, checkpoint.start_after)
-        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
-            outcomes = list(pool.map(lambda key: self._rekey_object(checkpoint, key), keys))
+        outcomes = self._fan_out(keys, lambda key: self._rekey_object(checkpoint, key))
         for key, (outcome, size) in zip(keys, outcomes, strict=True):
             if outcome == "done":
                 checkpoint.done += 1
@@ -224,12 +224,9 @@ class MigrationService:
             checkpoint.validated_at = time.time()
         target_only = self._target_only_envelope(checkpoint)
         keys = self._list_page(checkpoint.org_id, checkpoint.start_after)
-        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
-            problems = list(
-                pool.map(
-                    lambda key: self._validate_object(checkpoint, target_only, state, key), keys
-                )
-            )
+        problems = self._fan_out(
+            keys, lambda key: self._validate_object(checkpoint, target_only, state, key)
+        )
         bad = [f"{key}: {problem}" for key, problem in zip(keys, problems, strict=True) if problem]
         checkpoint.failures.extend(bad)
         checkpoint.failed += len(bad)
@@ -671,7 +668,20 @@ class MigrationService:
             "deletionDate": str(deletion.get("DeletionDate", "")),
         }
 
+    def _fan_out(self, keys: list[str], work: Callable[[str], Any]) -> list[Any]:
+        """``work`` over a page with bounded concurrency. The first object runs alone, so the
+        data-key cache it fills serves the others instead of every worker missing it at once."""
+        if not keys:
+            return []
+        first = work(keys[0])
+        with ThreadPoolExecutor(max_workers=self._config.workers) as pool:
+            return [first, *pool.map(work, keys[1:])]
+
     def _target_only_envelope(self, cp: Checkpoint) -> OrgEnvelope:
+        """One per org and target for the life of the container, so its cache spans pages."""
+        cached = self._validators.get((cp.org_id, cp.target_key_arn))
+        if cached is not None:
+            return cached
         record = OrgRecord(
             cp.org_id,
             "READY",
@@ -680,7 +690,9 @@ class MigrationService:
             cp.target_key_arn,
             (cp.target_key_arn,),
         )
-        return OrgEnvelope(lambda _org: record)
+        envelope = OrgEnvelope(lambda _org: record)
+        self._validators[(cp.org_id, cp.target_key_arn)] = envelope
+        return envelope
 
     # ------------------------------------------------------------------ plumbing
 
