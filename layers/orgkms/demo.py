@@ -48,7 +48,7 @@ def run_demo(data: Path | None, stack_name: str) -> int:
         _isolation(platform, objects)
         _tables(platform)
         _migrate(stack, platform, "initech")
-        _tables(platform, heading="8. After the migration")
+        _tables(platform, heading="7. After the migration")
     say("\nDone. Next: `make test`, or `orgkms local serve` and point boto3 or the AWS CLI at it.")
     return 0
 
@@ -144,7 +144,7 @@ def _isolation(platform: Any, objects: dict[str, list[str]]) -> None:
 
 
 def _migrate(stack: Any, platform: Any, org: str) -> None:
-    say(f"\n7. Zero-downtime migration: {org} moves off the shared key (migration-requested)")
+    say(f"\n6. Zero-downtime migration: {org} moves off the shared key (migration-requested)")
     sfn = stack.client("stepfunctions")
     machine = stack.outputs["MigrationStateMachineArn"]
     stack.put_events(
