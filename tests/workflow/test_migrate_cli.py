@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 from typing import Any
 
 from orgkms.cli import main
@@ -36,8 +37,11 @@ def test_a_second_migration_while_one_runs_is_refused_and_a_stopped_ones_lock_is
     assert main(["migrate", org, "--cache-drain-seconds", "600"]) == 0  # parks in its Wait
     running = capsys.readouterr().out.rsplit(" ", 1)[-1].strip()
     sfn = workflow.client("stepfunctions")
-    while platform.checkpoints.get(org) is None or platform.checkpoints.get(org).status != "DUAL":
+    deadline = time.monotonic() + 60
+    while getattr(platform.checkpoints.get(org), "status", "") not in ("DUAL", "REENCRYPTING"):
         assert sfn.describe_execution(executionArn=running)["status"] == "RUNNING"
+        assert time.monotonic() < deadline, "the migration never reached its dual phase"
+        time.sleep(0.05)
 
     refused = main(["migrate", org])
     out, err = capsys.readouterr()
