@@ -79,13 +79,10 @@ class CheckpointStore:
 
     def begin(self, org_id: str, execution: str) -> Checkpoint:
         """Take the org's migration lock for ``execution`` (or resume it if it already has it)."""
-        now = self._clock()
         try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=_encode(
-                    Checkpoint(org_id, execution, "PREPARING", started_at=now, updated_at=now)
-                ),
+            self._write_fresh(
+                org_id,
+                execution,
                 ConditionExpression="attribute_not_exists(organizationId) OR "
                 "NOT (#s IN (:a, :b, :c, :d, :e)) OR execution = :x",
                 ExpressionAttributeNames={"#s": "status"},
@@ -119,13 +116,10 @@ class CheckpointStore:
             holder = self.get(org_id)
             if holder is None or not holder.execution or is_running(holder.execution):
                 raise
-        now = self._clock()
         try:
-            self._ddb.put_item(
-                TableName=self._table,
-                Item=_encode(
-                    Checkpoint(org_id, execution, "PREPARING", started_at=now, updated_at=now)
-                ),
+            self._write_fresh(
+                org_id,
+                execution,
                 ConditionExpression="execution = :stale",
                 ExpressionAttributeValues={":stale": {"S": holder.execution}},
             )
@@ -136,6 +130,12 @@ class CheckpointStore:
         taken = self.get(org_id)
         assert taken is not None
         return taken
+
+    def _write_fresh(self, org_id: str, execution: str, **condition: Any) -> None:
+        """A new PREPARING checkpoint for ``execution``, written only if ``condition`` holds."""
+        now = self._clock()
+        fresh = Checkpoint(org_id, execution, "PREPARING", started_at=now, updated_at=now)
+        self._ddb.put_item(TableName=self._table, Item=_encode(fresh), **condition)
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Write the checkpoint, only while ``checkpoint.execution`` still holds the lock."""
