@@ -10,9 +10,12 @@ import io
 import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 ORG = "bench-org"
@@ -203,3 +206,21 @@ def _org_created_event(org_id: str) -> dict[str, str]:
 def random_records(count: int, size: int) -> list[bytes]:
     """``count`` distinct random records of ``size`` bytes (never printed)."""
     return [os.urandom(size) for _ in range(count)]
+
+
+CHILD_MARK = "RESULT "
+
+
+def run_child(script: Path, args: list[str], label: str, timeout: float) -> dict[str, Any]:
+    """Run ``script --child ARGS`` in a fresh interpreter; return the JSON it printed after
+    CHILD_MARK (a child measures memory without this process's own)."""
+    command = [sys.executable, str(script), "--child", *args]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        command, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith(CHILD_MARK)]
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"{label} child failed (exit {done.returncode}):\n{tail}")
+    result: dict[str, Any] = json.loads(lines[-1][len(CHILD_MARK) :])
+    return result

@@ -20,34 +20,34 @@ import gc
 import json
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from benchlib import DATA_TYPE, MIB, ORG, Figure, GeneratorReader, NullSink, Report, bench_stack
+from benchlib import (
+    CHILD_MARK,
+    DATA_TYPE,
+    MIB,
+    ORG,
+    Figure,
+    GeneratorReader,
+    NullSink,
+    Report,
+    bench_stack,
+    run_child,
+)
 from benchlib import pattern_chunks as chunks
 
 HERE = Path(__file__).resolve()
-MARK = "RESULT "
 BLOCK = 1 * MIB
 CHILD_TIMEOUT = 900
 
 
 def run(size: int) -> Report:
     """Measure in a fresh child process and report growth in MiB (goal <= 64)."""
-    command = [sys.executable, str(HERE), "--child", str(size)]
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        command, capture_output=True, text=True, timeout=CHILD_TIMEOUT, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
-    if done.returncode != 0 or not lines:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"memory child failed (exit {done.returncode}):\n{tail}")
-    result = json.loads(lines[-1][len(MARK) :])
+    result = run_child(HERE, [str(size)], "memory", CHILD_TIMEOUT)
     name = f"stream {size / MIB:,.0f} MiB through and back"
     growth = result["growth_kib"] / 1024
     figures = [
@@ -137,7 +137,7 @@ def measure(envelope: Any, size: int) -> dict[str, Any]:
 def child(size: int) -> None:
     with bench_stack() as bench:
         result = measure(bench.envelope, size)
-    print(MARK + json.dumps(result), flush=True)
+    print(CHILD_MARK + json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -54,8 +54,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -68,6 +66,7 @@ import botocore.session
 from aws_encryption_sdk.identifiers import CommitmentPolicy
 from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
 from benchlib import (
+    CHILD_MARK,
     MIB,
     QUIET_HANDLERS,
     BenchStack,
@@ -76,6 +75,7 @@ from benchlib import (
     Report,
     pattern_chunks,
     random_records,
+    run_child,
 )
 from memory import RssSampler, _reset_peak, _status_kib
 from moto.s3.models import S3Backend
@@ -84,7 +84,6 @@ from orgkms.envelope import ALGORITHM, FRAME_LENGTH
 from orgkms.store import META_KEY_ARN
 
 HERE = Path(__file__).resolve()
-MARK = "RESULT "
 CHILD_TIMEOUT = 1200
 OBJECT_SIZE = 64 * 1024
 KMS_LATENCY = 0.010
@@ -448,16 +447,7 @@ def _big_object(size: int) -> Report:
 
 
 def _run_child(mode: str, size: int) -> dict[str, Any]:
-    command = [sys.executable, str(HERE), "--child", mode, str(size)]
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        command, capture_output=True, text=True, timeout=CHILD_TIMEOUT, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith(MARK)]
-    if done.returncode != 0 or not lines:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"migration {mode} child failed (exit {done.returncode}):\n{tail}")
-    result: dict[str, Any] = json.loads(lines[-1][len(MARK) :])
-    return result
+    return run_child(HERE, [mode, str(size)], f"migration {mode}", CHILD_TIMEOUT)
 
 
 # ----------------------------------------------------------------- the children
@@ -604,7 +594,7 @@ def child(mode: str, size: int) -> None:
         run_mode = _child_workflow if mode == "workflow" else _child_emulator
         result = run_mode(stack, size, phases)
     phases.mark("stop")
-    print(MARK + json.dumps({**result, "phase_seconds": phases.seconds}), flush=True)
+    print(CHILD_MARK + json.dumps({**result, "phase_seconds": phases.seconds}), flush=True)
 
 
 if __name__ == "__main__":
