@@ -67,7 +67,7 @@ def _create_orgs(stack: Any, results: str) -> None:
     with contextlib.redirect_stdout(logs):
         batches = stack.deliver()
     say(f"   -> delivered to the org-lifecycle function in {batches} SQS batches")
-    for event in _drain(stack, results):
+    for event in map(json.loads, stack.drain(results)):
         detail = event["detail"]
         if event["detail-type"] == "org-key-ready":
             say(
@@ -231,15 +231,6 @@ def _results_queue(stack: Any) -> str:
         Targets=[{"Id": "results", "Arn": arn["QueueArn"]}],
     )
     return str(url)
-
-
-def _drain(stack: Any, url: str) -> list[dict[str, Any]]:
-    sqs, found = stack.client("sqs"), []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        for message in messages:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return found
 
 
 def _event(detail: dict[str, Any]) -> dict[str, Any]:

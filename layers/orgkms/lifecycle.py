@@ -27,7 +27,6 @@ from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
 from orgkms.checkpoint import MigrationRefused
 from orgkms.errors import InvalidEvent, OrgKmsError, OrgNotFound
-from orgkms.ids import org_alias_name
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
     CONTROL_PLANE_EVENTS,
@@ -234,6 +233,3 @@ def _depth(value: Any, level: int = 0) -> int:
     if isinstance(value, list):
         return max((_depth(v, level + 1) for v in value), default=level + 1)
     return level
-
-
-__all__ = ["ControlPlaneConsumer", "org_alias_name", "parse_control_plane_message"]

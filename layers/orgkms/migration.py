@@ -264,8 +264,9 @@ class MigrationService:
             key_mode="dedicated",
             alias_name=org_alias_name(org_id) if own_key else "",
         )
+        users = self._other_orgs_per_key(org_id)  # one registry scan for every old key
         checkpoint.retired = [
-            self._retire(checkpoint, arn, int(state["deletionWindowDays"]))
+            self._retire(checkpoint, arn, int(state["deletionWindowDays"]), users.get(arn, 0))
             for arn in checkpoint.source_key_arns
         ]
         checkpoint.status = "COMPLETED"
@@ -622,25 +623,30 @@ class MigrationService:
                 f"{err.response.get('Error', {}).get('Code')}"
             ) from None
 
-    def _retire(self, checkpoint: Checkpoint, key_arn: str, window: int) -> dict[str, Any]:
+    def _other_orgs_per_key(self, org_id: str) -> dict[str, int]:
+        """How many organizations other than ``org_id`` can decrypt with each key ARN."""
+        users: dict[str, int] = {}
+        for record in self._registry.scan():
+            if record.org_id != org_id:
+                for arn in set(record.decrypt_key_arns):
+                    users[arn] = users.get(arn, 0) + 1
+        return users
+
+    def _retire(
+        self, checkpoint: Checkpoint, key_arn: str, window: int, other_users: int
+    ) -> dict[str, Any]:
         org_id = checkpoint.org_id
         if key_arn == self._config.shared_key_arn:
-            users = [r.org_id for r in self._registry.scan() if key_arn in r.decrypt_key_arns]
             return {
                 "keyArn": key_arn,
                 "action": "kept",
-                "why": f"platform shared key; still used by {len(users)} organization(s)",
+                "why": f"platform shared key; still used by {other_users} organization(s)",
             }
-        users = [
-            r.org_id
-            for r in self._registry.scan()
-            if r.org_id != org_id and key_arn in r.decrypt_key_arns
-        ]
-        if users:
+        if other_users:
             return {
                 "keyArn": key_arn,
                 "action": "kept",
-                "why": f"used by {len(users)} other org(s)",
+                "why": f"used by {other_users} other org(s)",
             }
         if not self._keys.owns(key_arn, org_id):
             return {

@@ -74,14 +74,14 @@ def test_bad_messages_land_in_the_dlq_with_their_reason_logged(
     sqs = stack.client("sqs")
     queue, dlq = stack.outputs["OrgCreatedQueueUrl"], stack.outputs["OrgCreatedDLQUrl"]
     good = new_org()
-    _purge(sqs, dlq)
+    stack.drain(dlq)
     for raw in [BAD_BODIES["not-json"], BAD_BODIES["invalid-org"], body({"organizationId": good})]:
         sqs.send_message(QueueUrl=queue, MessageBody=raw)
 
     stack.deliver()
 
     assert platform.registry.get(good).ready
-    dead = _drain(sqs, dlq)
+    dead = stack.drain(dlq)
     assert sorted(dead) == sorted([BAD_BODIES["not-json"], BAD_BODIES["invalid-org"]])
     assert _visible(sqs, queue) == 0
     logged = [r for r in caplog.records if r.getMessage() == "control-plane event rejected"]
@@ -108,24 +108,11 @@ def test_a_rejection_event_goes_back_to_the_bus_once(stack: Any) -> None:
 
     stack.deliver()
 
-    rejected = [json.loads(m)["detail"] for m in _drain(sqs, url)]
+    rejected = [json.loads(m)["detail"] for m in stack.drain(url)]
     events.remove_targets(Rule="test-rejections", EventBusName=bus, Ids=["q"])
     events.delete_rule(Name="test-rejections", EventBusName=bus)
     assert [r["reason"] for r in rejected] == ["message body is not JSON"]
     assert rejected[0]["messageId"]
-
-
-def _drain(sqs: Any, url: str) -> list[str]:
-    found = []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        for m in messages:
-            found.append(m["Body"])
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return found
-
-
-def _purge(sqs: Any, url: str) -> None:
-    _drain(sqs, url)
 
 
 def _visible(sqs: Any, url: str) -> int:

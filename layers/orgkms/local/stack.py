@@ -142,6 +142,17 @@ class EmbeddedStack:
         assert self.poller is not None, "stack not started"
         return self.poller.deliver()
 
+    def drain(self, queue_url: str) -> list[str]:
+        """Receive and delete every message of a queue; returns their bodies."""
+        sqs, bodies = self.client("sqs"), []
+        while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in batch:
+                bodies.append(message["Body"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return list(bodies)
+
     def dead_letters(self, output_name: str = "OrgCreatedDLQUrl") -> list[dict[str, Any]]:
         """Read (without deleting) what sits in a dead-letter queue."""
         sqs = self.client("sqs")
