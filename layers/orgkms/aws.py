@@ -108,10 +108,18 @@ class Platform:
         return str(response["executionArn"])
 
     @cached_property
+    def publisher(self) -> Any:
+        from orgkms.bus import ResultPublisher
+
+        return ResultPublisher(self.client("events"), self.settings.event_bus_name)
+
+    @cached_property
     def envelope(self) -> Any:
         from orgkms.envelope import OrgEnvelope
+        from orgkms.key_health import KeyHealthReporter
 
-        return OrgEnvelope(self.lookup, self.settings.cache)
+        health = KeyHealthReporter(self.registry, self.publisher)
+        return OrgEnvelope(self.lookup, self.settings.cache, health=health)
 
     @cached_property
     def store(self) -> Any:

@@ -60,6 +60,18 @@ MAX_CACHED_ORGS = 1_000
 # error (disabled, deleted, denied, throttled, internal, unreachable) means the key cannot be used
 # right now: KeyUnavailable, which callers may retry, never mistake for tampering.
 REFUSAL_CODES = {"InvalidCiphertextException", "IncorrectKeyException"}
+# KMS error codes that mean the key has been taken away (disabled, scheduled for deletion, not
+# imported, our access removed): the organization's key is unavailable until it comes back.
+# Throttling and internal errors are transient and change nothing.
+REVOCATION_CODES = {
+    "DisabledException",
+    "KMSInvalidStateException",
+    "AccessDeniedException",
+    "NotFoundException",
+    "KeyUnavailableException",
+}
+# Told when an org key is found unavailable or working again: (org id, key ARN, available, why).
+HealthListener = Callable[[str, str, bool, str], Any]
 # Messages orgkms accepts are framed, with frames no larger than this: memory stays bounded.
 MAX_FRAME_LENGTH = 1024 * 1024
 
@@ -87,6 +99,7 @@ class _OrgMaterials:
     cache: Any
     loaded_at: float
     counters: OrgCounters = field(default_factory=OrgCounters)
+    restored_reported: bool = False
 
 
 class OrgEnvelope:
@@ -102,8 +115,10 @@ class OrgEnvelope:
         cache_policy: CachePolicy | None = None,
         botocore_session: botocore.session.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
+        health: HealthListener | None = None,
     ) -> None:
         self._lookup = lookup
+        self._health = health
         self._policy = cache_policy or CachePolicy()
         # A botocore session of its own: the KMS call counter and the last-error record then see
         # this envelope's calls only, never another client's.
@@ -133,6 +148,7 @@ class OrgEnvelope:
                 algorithm=ALGORITHM,
                 frame_length=FRAME_LENGTH,
             )
+        self._succeeded(org_id, materials)
         materials.counters.encrypts += 1
         return bytes(ciphertext)
 
@@ -177,6 +193,7 @@ class OrgEnvelope:
                 source_length=length,
             )
             reader.header  # noqa: B018 - obtains the data key now, so KMS errors surface here
+        self._succeeded(org_id, materials)
         materials.counters.encrypts += 1
         return reader, materials.record.encrypt_key_arn
 
@@ -230,11 +247,11 @@ class OrgEnvelope:
         except Exception as err:
             code = getattr(self._local, "last_kms_error", None)
             if code and code not in REFUSAL_CODES and not isinstance(err, _ContextMismatch):
-                raise KeyUnavailable(
-                    f"organization {org_id!r}: KMS could not use its key ({code})"
-                ) from None
+                self._unavailable(org_id, materials, code)
+                raise KeyUnavailable(_unavailable_text(org_id, "decrypt with", code)) from None
             materials.counters.refusals += 1
             raise DecryptionRefused(org_id) from None
+        self._succeeded(org_id, materials)
         materials.counters.decrypts += 1
         return context
 
@@ -309,6 +326,28 @@ class OrgEnvelope:
             loaded_at=now,
         )
 
+    def _unavailable(self, org_id: str, materials: _OrgMaterials, code: str) -> None:
+        """The org's key was taken away: drop its cached data keys here at once, and tell."""
+        if code not in REVOCATION_CODES:
+            return
+        self.flush(org_id)
+        self._tell(org_id, materials.record.encrypt_key_arn, False, f"KMS answered {code}")
+
+    def _succeeded(self, org_id: str, materials: _OrgMaterials) -> None:
+        if materials.record.key_health == "UNAVAILABLE" and not materials.restored_reported:
+            materials.restored_reported = True
+            self._tell(org_id, materials.record.encrypt_key_arn, True, "KMS accepted the key again")
+
+    def _tell(self, org_id: str, key_arn: str, available: bool, reason: str) -> None:
+        if self._health is None:
+            return
+        try:
+            self._health(org_id, key_arn, available, reason)
+        except Exception:  # reporting must never change what the caller sees
+            logging.getLogger(__name__).warning(
+                "key health not recorded for organization %s", org_id, exc_info=False
+            )
+
     def _count_kms_call(self, parsed: dict[str, Any] | None = None, **_: Any) -> None:
         with self._count_lock:
             self.kms_calls += 1
@@ -324,8 +363,11 @@ class OrgEnvelope:
             yield
         except AWSEncryptionSDKClientError as err:
             code = getattr(self._local, "last_kms_error", None) or type(err).__name__
+            materials = self._orgs.get(org_id)
+            if materials is not None:
+                self._unavailable(org_id, materials, code)
             raise KeyUnavailable(
-                f"organization {org_id!r}: cannot encrypt under {key_arn} ({code})"
+                _unavailable_text(org_id, f"encrypt under {key_arn} with", code)
             ) from err
 
 
@@ -365,6 +407,16 @@ def _checked_header(org_id: str, data_type: str | None, source: IO[bytes]) -> An
     if header.content_type != ContentType.FRAMED_DATA or header.frame_length > MAX_FRAME_LENGTH:
         raise _ContextMismatch
     return _Prefixed(raw, source)
+
+
+def _unavailable_text(org_id: str, doing: str, code: str) -> str:
+    if code in REVOCATION_CODES:
+        return (
+            f"key unavailable: organization {org_id!r} cannot {doing} its key ({code}); "
+            "nothing was written in plaintext or under another key - restore the key or its "
+            "access, then run 'orgkms byok check'"
+        )
+    return f"key unavailable: organization {org_id!r} cannot {doing} its key now ({code}); retry"
 
 
 def _context(org_id: str, data_type: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 
 from orgkms.errors import KeyProvisioningError
 from orgkms.ids import org_alias_name
-from orgkms.models import OrgCreated
+from orgkms.models import DEFAULT_ROTATION_DAYS, OrgCreated
 from orgkms.observability import SERVICE
 from orgkms.policy import build_org_key_policy
 from orgkms.registry import OrgRecord, OrgRegistry
@@ -69,6 +69,10 @@ class OrgKeyService:
         self._migration_role = migration_role_arn
         self._data_bucket = data_bucket
 
+    @property
+    def registry(self) -> OrgRegistry:
+        return self._registry
+
     def ensure_org_key(self, request: OrgCreated) -> OrgRecord:
         """Return the organization's READY record, creating its key if needed."""
         org_id = request.organization_id
@@ -93,7 +97,12 @@ class OrgKeyService:
             raise CreationInProgress(f"organization {org_id!r}: key creation already in progress")
         try:
             return self._create_claimed(
-                org_id, region, token, request.owner_principal_arn, existing
+                org_id,
+                region,
+                token,
+                request.owner_principal_arn,
+                existing,
+                request.rotation_period_days,
             )
         except Exception:
             # A handled failure frees the claim for the retry; the pending key stays recorded and
@@ -125,7 +134,13 @@ class OrgKeyService:
         return record
 
     def _create_claimed(
-        self, org_id: str, region: str, token: str, owner: str | None, previous: OrgRecord | None
+        self,
+        org_id: str,
+        region: str,
+        token: str,
+        owner: str | None,
+        previous: OrgRecord | None,
+        period_days: int | None = None,
     ) -> OrgRecord:
         kms = self._kms_for_region(region)
         alias_name = org_alias_name(org_id)
@@ -136,7 +151,13 @@ class OrgKeyService:
         self._registry.record_pending_key(org_id, token, key_arn)
 
         self._ensure_alias(kms, org_id, alias_name, key_arn)
-        self._call(kms.enable_key_rotation, org_id, key_arn, KeyId=key_arn)
+        self._call(
+            kms.enable_key_rotation,
+            org_id,
+            key_arn,
+            KeyId=key_arn,
+            RotationPeriodInDays=period_days or DEFAULT_ROTATION_DAYS,
+        )
         metadata = self._call(kms.describe_key, org_id, key_arn, KeyId=key_arn)["KeyMetadata"]
         key_arn = metadata["Arn"]
 

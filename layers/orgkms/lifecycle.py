@@ -8,6 +8,7 @@ logged (never the body) and, on the first receive, published as an ``event-rejec
 
 import json
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,19 +27,26 @@ from pydantic import BaseModel, ValidationError
 from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
 from orgkms.checkpoint import MigrationRefused
+from orgkms.customer_keys import ByokRejected, CustomerKeyService
 from orgkms.errors import InvalidEvent, OrgKmsError, OrgNotFound
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
     CONTROL_PLANE_EVENTS,
     CONTROL_PLANE_SOURCE,
     MAX_DETAIL_BYTES,
+    ROTATION_SCANNER_SOURCE,
+    ByokRequested,
+    ByokResult,
     EventRejected,
+    KeyCompromised,
     MigrationRequest,
     MigrationResult,
     OrgCreated,
     OrgKeyReady,
+    RotateDue,
 )
 from orgkms.observability import SERVICE, metrics
+from orgkms.rotation import RotationService
 
 logger = Logger(service=SERVICE, child=True)
 
@@ -60,7 +68,8 @@ def parse_control_plane_message(body: str) -> tuple[str, BaseModel]:
         event = parse(event=data, model=EventBridgeModel)
     except (ValidationError, ValueError, TypeError) as err:
         raise InvalidEvent(f"not an EventBridge event ({_summary(err)})") from None
-    if event.source != CONTROL_PLANE_SOURCE:
+    scanner = event.source == ROTATION_SCANNER_SOURCE and event.detail_type == "rotate-due"
+    if event.source != CONTROL_PLANE_SOURCE and not scanner:
         raise InvalidEvent(f"source must be {CONTROL_PLANE_SOURCE!r}")
     model = CONTROL_PLANE_EVENTS.get(event.detail_type)
     if model is None:
@@ -82,9 +91,13 @@ class ControlPlaneConsumer:
         publisher: ResultPublisher,
         idempotency: tuple[DynamoDBPersistenceLayer, IdempotencyConfig] | None = None,
         start_migration: Callable[[MigrationRequest], str] | None = None,
+        customer_keys: CustomerKeyService | None = None,
+        rotation: RotationService | None = None,
     ) -> None:
         self._keys = keys
         self._publisher = publisher
+        self._customer_keys = customer_keys
+        self._rotation = rotation
         self.idempotency_config = idempotency[1] if idempotency else None
         provision: Callable[..., dict[str, Any]] = self._provision
         if idempotency:
@@ -115,7 +128,16 @@ class ControlPlaneConsumer:
             )
         publisher = ResultPublisher(platform.client("events"), settings.event_bus_name)
         start = platform.start_migration if settings.migration_state_machine_arn else None
-        return cls(keys, publisher, idempotency, start)
+        return cls(
+            keys,
+            publisher,
+            idempotency,
+            start,
+            customer_key_service(platform, publisher, start),
+            RotationService(
+                platform.registry, lambda region: platform.client("kms", region), start
+            ),
+        )
 
     def handle_record(self, record: SQSRecord) -> None:
         logger.remove_keys(["org_id", "detail_type"])  # nothing carries over between records
@@ -130,6 +152,12 @@ class ControlPlaneConsumer:
                 self._org_created(detail)
             elif isinstance(detail, MigrationRequest):
                 self._migration_requested(detail)
+            elif isinstance(detail, ByokRequested):
+                self._byok_requested(detail)
+            elif isinstance(detail, RotateDue):
+                self._rotate_due(detail)
+            elif isinstance(detail, KeyCompromised):
+                self._key_compromised(detail)
         except OrgKmsError as err:
             # Retried by SQS, then dead-lettered: say why each time.
             logger.error(
@@ -141,27 +169,105 @@ class ControlPlaneConsumer:
     def _org_created(self, detail: OrgCreated) -> None:
         logger.append_keys(org_id=detail.organization_id)
         ready = self._provision_once(request=detail.model_dump(by_alias=True))
+        if self._rotation is not None:
+            record = self._keys.registry.get(detail.organization_id)
+            if record is not None and not record.next_rotation_at:
+                self._rotation.schedule(detail.organization_id, detail.rotation_period_days)
         self._publisher.publish("org-key-ready", OrgKeyReady.model_validate(ready))
         metrics.add_metric(name="OrgKeyReady", unit=MetricUnit.Count, value=1)
 
+    def _byok_requested(self, detail: ByokRequested) -> None:
+        logger.append_keys(org_id=detail.organization_id)
+        if self._customer_keys is None:
+            raise InvalidEvent("this deployment does not accept customer keys")
+        try:
+            execution = self._customer_keys.request(detail.organization_id, detail.key_arn)
+        except ByokRejected:
+            metrics.add_metric(name="ByokRejected", unit=MetricUnit.Count, value=1)
+            return  # answered with byok-rejected; the organization stays on its key
+        except OrgNotFound as err:
+            self._publisher.publish(
+                "byok-rejected",
+                ByokResult(
+                    organizationId=detail.organization_id,
+                    reason=str(err),
+                    fix="send org-created first",
+                ),
+            )
+            return
+        logger.info("BYOK re-key started", extra={"execution": execution})
+
+    def _rotate_due(self, detail: RotateDue) -> None:
+        logger.append_keys(org_id=detail.organization_id)
+        if self._rotation is None:
+            raise InvalidEvent("this deployment does not rotate keys")
+        result = self._rotation.rotate(
+            detail.organization_id,
+            on_demand=detail.on_demand,
+            rekey=detail.rekey,
+            scheduled=detail.scheduled,
+        )
+        if result is not None:
+            self._publisher.publish("key-rotated", result)
+            metrics.add_metric(name="KeyRotations", unit=MetricUnit.Count, value=1)
+
+    def _key_compromised(self, detail: KeyCompromised) -> None:
+        """New org key, re-key onto it, then retire the old key (disabled at once)."""
+        logger.append_keys(org_id=detail.organization_id)
+        logger.warning("key compromise reported", extra={"reason": detail.reason or ""})
+        metrics.add_metric(name="KeyCompromises", unit=MetricUnit.Count, value=1)
+        request = MigrationRequest(
+            organizationId=detail.organization_id,
+            purpose="compromise",
+            reason=detail.reason or "key compromised",
+            deletionWindowDays=detail.deletion_window_days,
+        )
+        record = self._keys.registry.get(detail.organization_id)
+        if record is not None and record.key_mode == "customer":
+            self._refuse_migration(
+                request,
+                "the organization uses its customer's key: the customer disables or replaces it "
+                "in its account and sends byok-requested with the new key",
+            )
+            return
+        execution = self._migrate(request)
+        if execution:
+            self._publisher.publish(
+                "key-compromise-started",
+                MigrationResult(
+                    organizationId=detail.organization_id,
+                    status="STARTED",
+                    execution=execution,
+                    reason=request.reason or "",
+                ),
+            )
+
     def _migration_requested(self, detail: MigrationRequest) -> None:
         logger.append_keys(org_id=detail.organization_id)
+        self._migrate(detail)
+
+    def _migrate(self, request: MigrationRequest) -> str:
+        """Start the re-key workflow; "" if refused (answered on the bus, message done)."""
         if self._start_migration is None:
             raise InvalidEvent("this deployment has no re-key workflow")
         try:
-            execution = self._start_migration(detail)
+            execution = self._start_migration(request)
         except (MigrationRefused, OrgNotFound) as err:
-            # Refused before any data is touched: a reason on the bus, and the message is done.
-            self._publisher.publish(
-                "migration-failed",
-                MigrationResult(
-                    organizationId=detail.organization_id, status="REFUSED", reason=str(err)
-                ),
-            )
-            logger.warning("migration refused", extra={"reason": str(err)})
-            return
+            self._refuse_migration(request, str(err))
+            return ""
         logger.info("migration started", extra={"execution": execution})
         metrics.add_metric(name="MigrationsStarted", unit=MetricUnit.Count, value=1)
+        return execution
+
+    def _refuse_migration(self, request: MigrationRequest, reason: str) -> None:
+        # Refused before any data is touched: a reason on the bus, and the message is done.
+        self._publisher.publish(
+            "migration-failed",
+            MigrationResult(
+                organizationId=request.organization_id, status="REFUSED", reason=reason
+            ),
+        )
+        logger.warning("migration refused", extra={"reason": reason})
 
     def _provision(self, request: dict[str, Any]) -> dict[str, Any]:
         record = self._keys.ensure_org_key(OrgCreated.model_validate(request))
@@ -187,6 +293,70 @@ class ControlPlaneConsumer:
             )
         except PublishError as err:
             logger.warning("rejection event not published", extra={"error": str(err)})
+
+
+def customer_key_service(
+    platform: Platform,
+    publisher: ResultPublisher | None = None,
+    start: Callable[[MigrationRequest], str] | None = None,
+) -> CustomerKeyService:
+    """The BYOK service wired to this platform (the CLI passes no start: it checks only)."""
+    from orgkms.key_health import KeyHealthReporter
+
+    settings = platform.settings
+    account_id, partition = _caller_account(platform)
+    return CustomerKeyService(
+        registry=platform.registry,
+        kms_for_region=lambda region: platform.client("kms", region),
+        partition=partition,
+        account_id=account_id,
+        data_access_role_arn=settings.data_access_role_arn,
+        key_admin_role_arn=settings.key_admin_role_arn,
+        migration_role_arn=settings.migration_role_arn,
+        data_bucket=settings.data_bucket,
+        bucket_region=platform.region,
+        start_migration=start,
+        publisher=publisher,
+        health=KeyHealthReporter(platform.registry, publisher),
+    )
+
+
+def queue_due_rotations(platform: Platform, queue_url: str) -> int:
+    """The daily scanner: one rotate-due message per due organization; returns how many."""
+    import uuid
+
+    rotation = RotationService(platform.registry, lambda region: platform.client("kms", region))
+    sqs = platform.client("sqs")
+    batch: list[dict[str, str]] = []
+    queued = 0
+
+    def send() -> None:
+        response = sqs.send_message_batch(QueueUrl=queue_url, Entries=batch)
+        if response.get("Failed"):
+            raise OrgKmsError(f"{len(response['Failed'])} rotate-due message(s) not queued")
+
+    for org_id in rotation.due():
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "rotate-due",
+            "source": ROTATION_SCANNER_SOURCE,
+            "account": _caller_account(platform)[0],
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": platform.region,
+            "resources": [],
+            "detail": {"organizationId": org_id, "scheduled": True},
+        }
+        batch.append({"Id": str(len(batch)), "MessageBody": json.dumps(event)})
+        if len(batch) == 10:
+            send()
+            queued, batch = queued + len(batch), []
+    if batch:
+        send()
+        queued += len(batch)
+    logger.info("rotations queued", extra={"count": queued})
+    metrics.add_metric(name="RotationsQueued", unit=MetricUnit.Count, value=queued)
+    return queued
 
 
 def key_service(platform: Platform) -> OrgKeyService:

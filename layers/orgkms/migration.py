@@ -147,7 +147,7 @@ class MigrationService:
         if checkpoint.status != "PREPARING":
             return self._state(request, checkpoint)  # a retried prepare of a started migration
 
-        target = request.target_key_arn or self._default_target(record, execution)
+        target = request.target_key_arn or self._default_target(record, execution, request.purpose)
         sources = [
             arn
             for arn in dict.fromkeys([record.encrypt_key_arn, *record.decrypt_key_arns])
@@ -256,19 +256,28 @@ class MigrationService:
             )
         checkpoint.status = "SWITCHING"
         self._checkpoints.save(checkpoint)
+        purpose = state.get("purpose", "rekey")
         own_key = self._keys.owns(target, org_id)
         self._registry.set_keys(
             org_id,
             target,
             [target],
-            key_mode="dedicated",
+            key_mode="customer" if purpose == "byok" else "dedicated",
             alias_name=org_alias_name(org_id) if own_key else "",
         )
         users = self._other_orgs_per_key(org_id)  # one registry scan for every old key
         checkpoint.retired = [
-            self._retire(checkpoint, arn, int(state["deletionWindowDays"]), users.get(arn, 0))
+            self._retire(
+                checkpoint,
+                arn,
+                int(state["deletionWindowDays"]),
+                users.get(arn, 0),
+                compromised=purpose == "compromise",
+            )
             for arn in checkpoint.source_key_arns
         ]
+        if purpose == "byok":
+            self._byok_settled(org_id, target, accepted=True, reason="", execution=state)
         checkpoint.status = "COMPLETED"
         self._checkpoints.save(checkpoint)
         self._envelope.flush(org_id)
@@ -307,6 +316,9 @@ class MigrationService:
                     )
             checkpoint.status, checkpoint.reason = "FAILED", reason
             self._checkpoints.save(checkpoint)
+        if state.get("purpose") == "byok" and org_id:
+            target = str(state.get("targetKeyArn", ""))
+            self._byok_settled(org_id, target, accepted=False, reason=reason, execution=state)
         own = checkpoint or Checkpoint(org_id, execution, "REFUSED", reason=reason)
         self._publish("migration-failed", own, org_id=org_id, reason=reason)
         logger.error(
@@ -583,7 +595,43 @@ class MigrationService:
 
     # ------------------------------------------------------------------ keys
 
-    def _default_target(self, record: OrgRecord, execution: str) -> str:
+    def _byok_settled(
+        self, org_id: str, key_arn: str, accepted: bool, reason: str, execution: dict[str, Any]
+    ) -> None:
+        """Record and announce the outcome of a BYOK move (best effort: the data is consistent
+        either way, and ``orgkms status`` reads the registry)."""
+        from orgkms.models import ByokResult
+
+        try:
+            self._registry.set_attributes(
+                org_id,
+                {"byokStatus": "ACCEPTED" if accepted else "REJECTED", "byokReason": reason},
+            )
+            if not accepted and key_arn:
+                self._registry.release_key_guard(key_arn, org_id)
+            self._publisher.publish(
+                "byok-accepted" if accepted else "byok-rejected",
+                ByokResult(
+                    organizationId=org_id,
+                    keyArn=key_arn,
+                    reason=reason,
+                    fix="" if accepted else "see the reason; then send byok-requested again",
+                    execution=str(execution.get("execution", "")),
+                ),
+            )
+        except Exception as err:
+            logger.warning("BYOK outcome not recorded", extra={"org_id": org_id, "error": str(err)})
+
+    def _default_target(self, record: OrgRecord, execution: str, purpose: str = "rekey") -> str:
+        if purpose in ("compromise", "rotation"):
+            if record.key_mode == "customer":
+                raise MigrationRefused(
+                    f"organization {record.org_id!r} uses its customer's key: the customer "
+                    "replaces it and sends byok-requested with the new key"
+                )
+            return self._keys.create_migration_target(
+                record.org_id, record.region, record.owner_principal_arn or None, execution
+            )
         if (
             record.key_mode == "shared"
             and record.encrypt_key_arn != self._config.shared_key_arn
@@ -633,7 +681,12 @@ class MigrationService:
         return users
 
     def _retire(
-        self, checkpoint: Checkpoint, key_arn: str, window: int, other_users: int
+        self,
+        checkpoint: Checkpoint,
+        key_arn: str,
+        window: int,
+        other_users: int,
+        compromised: bool = False,
     ) -> dict[str, Any]:
         org_id = checkpoint.org_id
         if key_arn == self._config.shared_key_arn:
@@ -654,6 +707,18 @@ class MigrationService:
                 "action": "kept",
                 "why": "not a key orgkms made for this org",
             }
+        kms = self._kms_for_region(key_arn.split(":")[3])
+        if checkpoint.noncurrent_under_old_keys and compromised:
+            # A compromised key is switched off now even though noncurrent versions need it:
+            # they stay (unreadable) until someone re-enables the key or deletes them.
+            if kms.describe_key(KeyId=key_arn)["KeyMetadata"].get("KeyState") == "Enabled":
+                kms.disable_key(KeyId=key_arn)
+            return {
+                "keyArn": key_arn,
+                "action": "disabled",
+                "why": f"compromised; {checkpoint.noncurrent_under_old_keys} noncurrent object "
+                "version(s) still under it, so deletion is not scheduled",
+            }
         if checkpoint.noncurrent_under_old_keys:
             return {
                 "keyArn": key_arn,
@@ -661,7 +726,6 @@ class MigrationService:
                 "why": f"{checkpoint.noncurrent_under_old_keys} noncurrent object version(s) "
                 "still under an old key (re-run with noncurrentVersions=delete to remove them)",
             }
-        kms = self._kms_for_region(key_arn.split(":")[3])
         state = kms.describe_key(KeyId=key_arn)["KeyMetadata"].get("KeyState")
         if state == "PendingDeletion":  # a retried switch already retired it
             return {"keyArn": key_arn, "action": "scheduled-deletion", "deletionDate": ""}
@@ -722,6 +786,7 @@ class MigrationService:
             "cacheDrainSeconds": self._config.cache_max_age_seconds if drain is None else drain,
             "deletionWindowDays": request.deletion_window_days,
             "noncurrentVersions": request.noncurrent_versions,
+            "purpose": request.purpose,
             "more": True,
             "valid": True,
         }

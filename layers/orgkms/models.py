@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from orgkms.ids import ORG_ID_PATTERN
 
 CONTROL_PLANE_SOURCE = "saas.control-plane"
+# Source of the rotate-due messages orgkms's daily scanner queues itself.
+ROTATION_SCANNER_SOURCE = "orgkms.rotation-scanner"
 RESULT_SOURCE = "orgkms"
 MAX_DETAIL_BYTES = 8 * 1024
 
@@ -21,6 +23,8 @@ ACCOUNT_PRINCIPAL_ARN = (
 )
 KEY_ARN_PATTERN = r"^arn:aws(-[a-z]+)*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$"
+# KMS's range for an automatic rotation period; orgkms's default is a year.
+MIN_ROTATION_DAYS, MAX_ROTATION_DAYS, DEFAULT_ROTATION_DAYS = 90, 2560, 365
 
 
 class _Detail(BaseModel):
@@ -37,6 +41,9 @@ class OrgCreated(_Detail):
     )
     region: str | None = Field(default=None, pattern=REGION_PATTERN)
     key_mode: Literal["dedicated", "shared"] = Field(default="dedicated", alias="keyMode")
+    rotation_period_days: int | None = Field(
+        default=None, alias="rotationPeriodDays", ge=MIN_ROTATION_DAYS, le=MAX_ROTATION_DAYS
+    )
 
 
 class OrgKeyReady(_Detail):
@@ -45,7 +52,7 @@ class OrgKeyReady(_Detail):
     organization_id: str = Field(alias="organizationId")
     key_arn: str = Field(alias="keyArn")
     alias_name: str | None = Field(default=None, alias="aliasName")
-    key_mode: Literal["dedicated", "shared"] = Field(alias="keyMode")
+    key_mode: Literal["dedicated", "shared", "customer"] = Field(alias="keyMode")
     region: str
 
 
@@ -71,6 +78,70 @@ class MigrationRequest(BaseModel):
         default="report", alias="noncurrentVersions"
     )
     cache_drain_seconds: int | None = Field(default=None, ge=0, le=3600, alias="cacheDrainSeconds")
+    # Why the data moves: "byok" makes the org customer-managed at the switch; "compromise" and
+    # "rotation" move it onto a new key of its own, "compromise" disabling the old key at once.
+    purpose: Literal["rekey", "byok", "compromise", "rotation"] = "rekey"
+
+
+class ByokRequested(_Detail):
+    """detail-type ``byok-requested``: move an organization onto its customer's own key.
+
+    ``keyArn`` is checked by orgkms (not by the schema) so that a bad one is answered with a
+    ``byok-rejected`` event saying why, rather than dead-lettered.
+    """
+
+    organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
+    key_arn: str = Field(alias="keyArn", max_length=2048)
+
+
+class RotateDue(_Detail):
+    """detail-type ``rotate-due``: rotate (or confirm rotation of) an organization's key."""
+
+    organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
+    on_demand: bool = Field(default=False, alias="onDemand")
+    rekey: bool = False
+    # Set by orgkms's own daily scanner: the rotation is skipped if no longer due (a repeat).
+    scheduled: bool = False
+
+
+class KeyCompromised(_Detail):
+    """detail-type ``key-compromised``: new org key, re-key onto it, retire the old one."""
+
+    organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
+    reason: str | None = Field(default=None, max_length=500)
+    deletion_window_days: int = Field(default=7, ge=7, le=30, alias="deletionWindowDays")
+
+
+class ByokResult(_Detail):
+    """Results ``byok-accepted`` and ``byok-rejected`` (with the reason and the fix)."""
+
+    organization_id: str = Field(alias="organizationId")
+    key_arn: str = Field(default="", alias="keyArn")
+    reason: str = ""
+    fix: str = ""
+    execution: str = ""
+
+
+class KeyRotated(_Detail):
+    """Result ``key-rotated``: what rotation did (or found) for one organization's key."""
+
+    organization_id: str = Field(alias="organizationId")
+    key_arn: str = Field(alias="keyArn")
+    key_mode: str = Field(alias="keyMode")
+    action: Literal[
+        "rotated-on-demand", "automatic-confirmed", "customer-reported", "not-applicable", "rekey"
+    ]
+    rotation_enabled: bool | None = Field(default=None, alias="rotationEnabled")
+    period_days: int | None = Field(default=None, alias="periodDays")
+    note: str = ""
+
+
+class KeyHealthChanged(_Detail):
+    """Results ``key-unavailable`` and ``key-restored``."""
+
+    organization_id: str = Field(alias="organizationId")
+    key_arn: str = Field(default="", alias="keyArn")
+    reason: str = ""
 
 
 class MigrationResult(_Detail):
@@ -92,12 +163,21 @@ class MigrationResult(_Detail):
 CONTROL_PLANE_EVENTS: dict[str, type[BaseModel]] = {
     "org-created": OrgCreated,
     "migration-requested": MigrationRequest,
+    "byok-requested": ByokRequested,
+    "rotate-due": RotateDue,
+    "key-compromised": KeyCompromised,
 }
 RESULT_EVENTS: dict[str, type[BaseModel]] = {
     "org-key-ready": OrgKeyReady,
     "event-rejected": EventRejected,
     "migration-completed": MigrationResult,
     "migration-failed": MigrationResult,
+    "byok-accepted": ByokResult,
+    "byok-rejected": ByokResult,
+    "key-rotated": KeyRotated,
+    "key-unavailable": KeyHealthChanged,
+    "key-restored": KeyHealthChanged,
+    "key-compromise-started": MigrationResult,
 }
 
 

@@ -19,7 +19,9 @@ ADMIN_ACTIONS = [
     "kms:EnableKeyRotation",
     "kms:GetKeyPolicy",
     "kms:GetKeyRotationStatus",
+    "kms:ListKeyRotations",
     "kms:ListResourceTags",
+    "kms:RotateKeyOnDemand",
 ]
 
 # What the customer's owner principal may do: inspect the key, read its own data without us
@@ -89,23 +91,8 @@ def build_org_key_policy(
         },
     ]
     if data_bucket and bucket_region:
-        # Plain objects under SSE-KMS: S3 calls KMS with the object ARN as context, not ours.
         statements.append(
-            {
-                "Sid": "AllowS3ObjectEncryptionForThisOrganizationsPrefixOnly",
-                "Effect": "Allow",
-                "Principal": {"AWS": data_principals},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": "*",
-                "Condition": {
-                    "StringEquals": {"kms:ViaService": f"s3.{bucket_region}.amazonaws.com"},
-                    "StringLike": {
-                        "kms:EncryptionContext:aws:s3:arn": (
-                            f"arn:{partition}:s3:::{data_bucket}/orgs/{org_id}/*"
-                        )
-                    },
-                },
-            }
+            _s3_prefix_statement(partition, org_id, data_principals, data_bucket, bucket_region)
         )
     if owner_principal_arn:
         statements += [
@@ -133,3 +120,75 @@ def build_org_key_policy(
             },
         ]
     return {"Version": "2012-10-17", "Id": f"orgkms-{org_id}", "Statement": statements}
+
+
+def _s3_prefix_statement(
+    partition: str, org_id: str, principals: list[str], data_bucket: str, bucket_region: str
+) -> dict[str, Any]:
+    # Plain objects under SSE-KMS: S3 calls KMS with the object ARN as context, not ours.
+    return {
+        "Sid": "AllowS3ObjectEncryptionForThisOrganizationsPrefixOnly",
+        "Effect": "Allow",
+        "Principal": {"AWS": principals},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:ViaService": f"s3.{bucket_region}.amazonaws.com"},
+            "StringLike": {
+                "kms:EncryptionContext:aws:s3:arn": (
+                    f"arn:{partition}:s3:::{data_bucket}/orgs/{org_id}/*"
+                )
+            },
+        },
+    }
+
+
+def build_customer_key_statements(
+    *,
+    partition: str,
+    org_id: str,
+    data_access_role_arn: str,
+    key_admin_role_arn: str,
+    migration_role_arn: str,
+    data_bucket: str,
+    bucket_region: str,
+) -> list[dict[str, Any]]:
+    """The statements a customer adds to its own key's policy so orgkms can use it (BYOK).
+
+    Every data operation is bound to the customer's organization context, so the platform can
+    use the key for that organization's data only. Nothing lets orgkms manage, rotate, disable
+    or delete the key: those stay with the customer.
+    """
+    users = [data_access_role_arn, migration_role_arn, key_admin_role_arn]
+    return [
+        {
+            "Sid": f"AllowOrgKmsToInspect{_sid(org_id)}",
+            "Effect": "Allow",
+            "Principal": {"AWS": [key_admin_role_arn, migration_role_arn]},
+            "Action": ["kms:DescribeKey", "kms:GetKeyRotationStatus"],
+            "Resource": "*",
+        },
+        {
+            "Sid": f"AllowOrgKmsDataKeysFor{_sid(org_id)}",
+            "Effect": "Allow",
+            "Principal": {"AWS": users},
+            "Action": DATA_ACTIONS,
+            "Resource": "*",
+            "Condition": org_context_condition(org_id),
+        },
+        {
+            **_s3_prefix_statement(
+                partition,
+                org_id,
+                [data_access_role_arn, migration_role_arn],
+                data_bucket,
+                bucket_region,
+            ),
+            "Sid": f"AllowOrgKmsS3ObjectsOf{_sid(org_id)}",
+        },
+    ]
+
+
+def _sid(org_id: str) -> str:
+    # Sids allow letters and digits only.
+    return "".join(ch for ch in org_id.title() if ch.isalnum())

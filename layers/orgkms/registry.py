@@ -16,7 +16,13 @@ from botocore.exceptions import ClientError
 from orgkms.errors import OrgKmsError
 
 Status = Literal["CREATING", "READY"]
-KeyMode = Literal["dedicated", "shared"]
+KeyMode = Literal["dedicated", "shared", "customer"]
+KeyHealth = Literal["AVAILABLE", "UNAVAILABLE"]
+# Items that are not organizations start with this (org ids cannot): key-ownership guards.
+_KEY_GUARD_PREFIX = "#key#"
+# Organizations are spread over this many shards of the rotation index, so the daily scan reads
+# only due organizations, one shard at a time.
+ROTATION_SHARDS = 16
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,16 @@ class OrgRecord:
     pending_key_arn: str = ""
     claim_token: str = ""
     created_at: int = 0
+    key_health: KeyHealth = "AVAILABLE"
+    key_health_reason: str = ""
+    key_health_since: int = 0
+    byok_status: str = ""
+    byok_key_arn: str = ""
+    byok_reason: str = ""
+    rotation_period_days: int = 0
+    next_rotation_at: int = 0
+    last_rotated_at: int = 0
+    last_rotation: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -194,7 +210,103 @@ class OrgRegistry:
         paginator = self._ddb.get_paginator("scan")
         for page in paginator.paginate(TableName=self._table, ConsistentRead=True):
             for item in page.get("Items", []):
-                yield _record(item)
+                if not item["organizationId"]["S"].startswith(_KEY_GUARD_PREFIX):
+                    yield _record(item)
+
+    def set_attributes(
+        self, org_id: str, values: dict[str, str | int], remove: tuple[str, ...] = ()
+    ) -> None:
+        """Set plain attributes of an existing organization (health, BYOK, rotation fields)."""
+        names = {f"#a{i}": name for i, name in enumerate(values)}
+        expression = "SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(values)))
+        if remove:
+            expression += " REMOVE " + ", ".join(remove)
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(organizationId)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    f":v{i}": _attribute(value) for i, value in enumerate(values.values())
+                },
+            )
+        except ClientError as err:
+            raise RegistryError(f"updating organization {org_id!r} failed: {_code(err)}") from err
+
+    def change_key_health(self, org_id: str, health: KeyHealth, reason: str) -> bool:
+        """Record the org key's health; True only for the caller that changed it (so exactly one
+        process reports each transition)."""
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression="SET keyHealth = :h, keyHealthReason = :r, keyHealthSince = :now",
+                ConditionExpression=(
+                    "attribute_exists(organizationId) AND "
+                    "(attribute_not_exists(keyHealth) OR keyHealth = :other)"
+                    if health == "UNAVAILABLE"
+                    else "keyHealth = :other"
+                ),
+                ExpressionAttributeValues={
+                    ":h": {"S": health},
+                    ":r": {"S": reason[:500]},
+                    ":now": {"N": str(int(self._clock()))},
+                    ":other": {"S": "AVAILABLE" if health == "UNAVAILABLE" else "UNAVAILABLE"},
+                },
+            )
+        except ClientError as err:
+            if _code(err) == "ConditionalCheckFailedException":
+                return False
+            raise RegistryError(f"updating organization {org_id!r} failed: {_code(err)}") from err
+        return True
+
+    def guard_key(self, key_arn: str, org_id: str) -> str:
+        """Reserve ``key_arn`` for ``org_id``; returns the org that holds it (maybe another)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={**_key(_KEY_GUARD_PREFIX + key_arn), "ownerOrganizationId": {"S": org_id}},
+                ConditionExpression="attribute_not_exists(organizationId) OR "
+                "ownerOrganizationId = :org",
+                ExpressionAttributeValues={":org": {"S": org_id}},
+            )
+        except ClientError as err:
+            if _code(err) != "ConditionalCheckFailedException":
+                raise RegistryError(f"reserving {key_arn} failed: {_code(err)}") from err
+            item = self._ddb.get_item(
+                TableName=self._table, Key=_key(_KEY_GUARD_PREFIX + key_arn), ConsistentRead=True
+            ).get("Item", {})
+            return str(item.get("ownerOrganizationId", {}).get("S", ""))
+        return org_id
+
+    def release_key_guard(self, key_arn: str, org_id: str) -> None:
+        """Free a reservation made by :meth:`guard_key` for ``org_id`` (no-op if not its own)."""
+        try:
+            self._ddb.delete_item(
+                TableName=self._table,
+                Key=_key(_KEY_GUARD_PREFIX + key_arn),
+                ConditionExpression="ownerOrganizationId = :org",
+                ExpressionAttributeValues={":org": {"S": org_id}},
+            )
+        except ClientError as err:
+            if _code(err) != "ConditionalCheckFailedException":
+                raise RegistryError(f"releasing {key_arn} failed: {_code(err)}") from err
+
+    def due_for_rotation(self, shard: int, now: int) -> Iterator[str]:
+        """Ids of organizations in ``shard`` whose rotation is due (the sparse rotation index)."""
+        paginator = self._ddb.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            IndexName="RotationDue",
+            KeyConditionExpression="rotationShard = :shard AND nextRotationAt <= :now",
+            ExpressionAttributeValues={":shard": {"S": str(shard)}, ":now": {"N": str(now)}},
+            ProjectionExpression="organizationId",
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                yield str(item["organizationId"]["S"])
 
     def _update_claimed(
         self, org_id: str, token: str, expression: str, values: dict[str, Any]
@@ -223,9 +335,23 @@ def _code(err: ClientError) -> str:
     return str(err.response.get("Error", {}).get("Code", "Unknown"))
 
 
+def rotation_shard(org_id: str) -> str:
+    """The rotation-index shard of an organization: stable, spread evenly."""
+    import zlib
+
+    return str(zlib.crc32(org_id.encode()) % ROTATION_SHARDS)
+
+
+def _attribute(value: str | int) -> dict[str, str]:
+    return {"N": str(value)} if isinstance(value, int) else {"S": value}
+
+
 def _record(item: dict[str, Any]) -> OrgRecord:
     def s(name: str) -> str:
         return str(item.get(name, {}).get("S", ""))
+
+    def n(name: str) -> int:
+        return int(item.get(name, {}).get("N", 0))
 
     return OrgRecord(
         org_id=s("organizationId"),
@@ -238,5 +364,15 @@ def _record(item: dict[str, Any]) -> OrgRecord:
         owner_principal_arn=s("ownerPrincipalArn"),
         pending_key_arn=s("pendingKeyArn"),
         claim_token=s("claimToken"),
-        created_at=int(item.get("createdAt", {}).get("N", 0)),
+        created_at=n("createdAt"),
+        key_health=s("keyHealth") or "AVAILABLE",  # type: ignore[arg-type]
+        key_health_reason=s("keyHealthReason"),
+        key_health_since=n("keyHealthSince"),
+        byok_status=s("byokStatus"),
+        byok_key_arn=s("byokKeyArn"),
+        byok_reason=s("byokReason"),
+        rotation_period_days=n("rotationPeriodDays"),
+        next_rotation_at=n("nextRotationAt"),
+        last_rotated_at=n("lastRotatedAt"),
+        last_rotation=s("lastRotation"),
     )

@@ -92,12 +92,28 @@ def test_runtime_is_python_312_on_arm64(template: dict[str, Any]) -> None:
     assert function_globals["Architectures"] == ["arm64"]
 
 
-def test_no_role_gets_kms_data_access_from_iam(template: dict[str, Any]) -> None:
+def test_no_role_gets_kms_data_access_to_own_account_keys_from_iam(
+    template: dict[str, Any],
+) -> None:
     """With the account-root statement in every key policy, an IAM grant of kms:Decrypt would
-    reach every org's key alike; data access must come from each key's own policy."""
+    reach every org's key alike; data access to the account's keys must come from each key's
+    own policy. The one exception is customers' keys (BYOK) in other accounts, which AWS only
+    lets a role use when its IAM policy allows it too: such grants must exclude this account."""
     data_actions = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"}
+    foreign_only = {"aws:ResourceAccount": {"Ref": "AWS::AccountId"}}
+    granted = 0
     for name, role in resources(template, "AWS::IAM::Role").items():
         for policy in role["Properties"].get("Policies", []):
             for st in policy["PolicyDocument"]["Statement"]:
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-                assert not data_actions & set(actions), f"{name}/{st['Sid']}"
+                if data_actions & set(actions):
+                    granted += 1
+                    condition = st.get("Condition", {})
+                    assert condition.get("StringNotEquals") == foreign_only, f"{name}/{st['Sid']}"
+                    # ...and bound to an organization: ours, or S3's object context under orgs/.
+                    assert "kms:EncryptionContext:OrganizationId" in condition.get(
+                        "Null", {}
+                    ) or "kms:EncryptionContext:aws:s3:arn" in condition.get("StringLike", {}), (
+                        f"{name}/{st['Sid']}"
+                    )
+    assert granted, "no role may use customers' keys: BYOK would fail in AWS"

@@ -24,6 +24,18 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
 9. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
    look the ARN up as a raw key id and fail.
 
+12. A key ARN or alias ARN of another account reaches that account's key only if its key policy
+   (or a grant) lets the calling account use it: an ``Allow`` statement whose principal is in the
+   calling account, whose action matches, and whose conditions hold (``StringEquals``/``StringLike``
+   on ``kms:EncryptionContext:*``, ``kms:CallerAccount``, ``ForAllValues:StringEquals`` on
+   ``kms:EncryptionContextKeys``; a statement with any other condition key,
+   such as ``kms:ViaService``, does not apply), with no matching ``Deny``. Otherwise
+   ``AccessDeniedException``. moto ignores the account in an ARN altogether. Which principal of the
+   calling account is calling is not known to the emulator, so roles are not told apart (the
+   statements orgkms asks customers to add are checked by unit tests instead).
+13. ``RotateKeyOnDemand`` is refused with ``LimitExceededException`` once a key has had ten
+   on-demand rotations, and for keys that are not enabled symmetric AWS_KMS keys.
+
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
 10. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
@@ -35,8 +47,9 @@ Emulator defects worked around (not AWS behaviour, just so the template deploys 
    with its ``DefinitionSubstitutions`` applied, since moto's CloudFormation ignores them and its
    interpreter cannot see the state machines CloudFormation made.
 
-Not restored (tests cover these with botocore's Stubber instead): key policies and IAM are not
-evaluated; ``Origin=EXTERNAL`` keys are usable before import; CloudTrail LookupEvents.
+Not restored (tests cover these with botocore's Stubber instead): key policies of the calling
+account's own keys and IAM are not evaluated; ``Origin=EXTERNAL`` keys are usable before import;
+CloudTrail LookupEvents.
 """
 
 import functools
@@ -48,8 +61,9 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.utils import EventTemplateParser
-from moto.kms.exceptions import NotFoundException, ValidationException
-from moto.kms.models import Key, KmsBackend
+from moto.kms.exceptions import AccessDeniedException, NotFoundException, ValidationException
+from moto.kms.models import Key, KmsBackend, kms_backends
+from moto.kms.responses import KmsResponse
 
 _installed = False
 
@@ -188,6 +202,139 @@ def _default_key_usage(original: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# On-demand rotations AWS allows per key over its lifetime.
+MAX_ON_DEMAND_ROTATIONS = 10
+
+
+class LimitExceededException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("LimitExceededException", message)
+
+
+def _limited_rotation(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def wrapper(self: KmsBackend, key_id: str, *args: Any, **kwargs: Any) -> Any:
+        key = self.keys[self.any_id_to_key_id(key_id)]
+        _require_usable(self, key.id)
+        done = sum(1 for r in key.rotations if r.get("RotationType") == "ON_DEMAND")
+        if done >= MAX_ON_DEMAND_ROTATIONS:
+            raise LimitExceededException(
+                f"{key.arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations"
+            )
+        return original(self, key.id, *args, **kwargs)
+
+    return wrapper
+
+
+def _routed_backend(self: KmsResponse) -> KmsBackend:
+    """The backend of the account a key ARN names, once its key policy lets the caller in."""
+    own = kms_backends[self.current_account][self.region]
+    try:
+        key_id = self._get_param("KeyId") or self._get_param("DestinationKeyId")
+    except ValueError:
+        return own
+    if not isinstance(key_id, str) or not key_id.startswith("arn:"):
+        return own
+    parts = key_id.split(":")
+    if len(parts) < 6 or parts[4] == self.current_account or parts[3] != self.region:
+        return own
+    if parts[4] not in kms_backends or self.region not in kms_backends[parts[4]]:
+        raise NotFoundException(f"Key '{key_id}' does not exist")
+    foreign: KmsBackend = kms_backends[parts[4]][self.region]
+    try:
+        key = foreign.keys[foreign.any_id_to_key_id(key_id)]
+    except (KeyError, TypeError, AttributeError):
+        raise NotFoundException(f"Key '{key_id}' does not exist") from None
+    action = f"kms:{self._get_action()}"
+    context = self._get_param("EncryptionContext") or {}
+    if not _cross_account_allowed(key, self.current_account, action, context):
+        raise AccessDeniedException(
+            f"User in account {self.current_account} is not authorized to perform: {action} on "
+            f"resource: {key.arn} because no resource-based policy allows the {action} action"
+        )
+    return foreign
+
+
+def _cross_account_allowed(key: Key, account: str, action: str, context: dict[str, str]) -> bool:
+    try:
+        statements = json.loads(key.policy).get("Statement", [])
+    except (TypeError, ValueError):
+        return False
+    if isinstance(statements, dict):
+        statements = [statements]
+    facts: dict[str, Any] = {f"kms:EncryptionContext:{k}": v for k, v in context.items()}
+    facts["kms:CallerAccount"] = account
+    facts["kms:EncryptionContextKeys"] = list(context)
+    matching = [
+        s.get("Effect")
+        for s in statements
+        if _names_account(s.get("Principal"), account)
+        and _action_matches(s.get("Action"), action)
+        and _conditions_hold(s.get("Condition") or {}, facts)
+    ]
+    if "Deny" in matching:
+        return False
+    if "Allow" in matching:
+        return True
+    return any(
+        _names_account(g.grantee_principal, account)
+        and ("*" in g.operations or action.removeprefix("kms:") in g.operations)
+        for g in key.grants.values()
+    )
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _names_account(principal: Any, account: str) -> bool:
+    if isinstance(principal, dict):
+        principal = principal.get("AWS", [])
+    return any(
+        isinstance(p, str) and (p == account or p.split(":")[4:5] == [account])
+        for p in _listed(principal)
+    )
+
+
+def _action_matches(actions: Any, action: str) -> bool:
+    import fnmatch
+
+    return any(
+        isinstance(a, str) and fnmatch.fnmatchcase(action.lower(), a.lower())
+        for a in _listed(actions)
+    )
+
+
+def _conditions_hold(conditions: dict[str, Any], facts: dict[str, Any]) -> bool:
+    import fnmatch
+
+    for operator, tests in conditions.items():
+        if not isinstance(tests, dict):
+            return False
+        if operator == "ForAllValues:StringEquals":
+            if set(tests) != {"kms:EncryptionContextKeys"}:
+                return False
+            allowed = _listed(tests["kms:EncryptionContextKeys"])
+            if not all(k in allowed for k in facts["kms:EncryptionContextKeys"]):
+                return False
+            continue
+        if operator not in {"StringEquals", "StringLike"}:
+            return False
+        for name, wanted in tests.items():
+            if name not in facts and not name.startswith("kms:EncryptionContext:"):
+                return False
+            value = facts.get(name)
+            if value is None:
+                return False
+            if operator == "StringEquals" and value not in _listed(wanted):
+                return False
+            if operator == "StringLike" and not any(
+                fnmatch.fnmatchcase(value, str(w)) for w in _listed(wanted)
+            ):
+                return False
+    return True
+
+
 def install() -> None:
     """Patch moto's KMS backend once per process."""
     global _installed
@@ -217,6 +364,10 @@ def install() -> None:
         '"resources": <resources>, "detail": <detail>}'
     )
     KmsBackend.create_key = _default_key_usage(KmsBackend.create_key)  # type: ignore[method-assign]
+    KmsBackend.rotate_key_on_demand = _limited_rotation(  # type: ignore[method-assign]
+        KmsBackend.rotate_key_on_demand
+    )
+    KmsResponse.kms_backend = property(_routed_backend)  # type: ignore[method-assign,assignment]
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
         setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
     _installed = True
