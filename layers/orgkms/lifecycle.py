@@ -135,7 +135,10 @@ class ControlPlaneConsumer:
             start,
             customer_key_service(platform, publisher, start),
             RotationService(
-                platform.registry, lambda region: platform.client("kms", region), start
+                platform.registry,
+                lambda region: platform.client("kms", region),
+                start,
+                platform_account=_caller_account(platform)[0],
             ),
         )
 
@@ -221,6 +224,7 @@ class ControlPlaneConsumer:
             purpose="compromise",
             reason=detail.reason or "key compromised",
             deletionWindowDays=detail.deletion_window_days,
+            noncurrentVersions=detail.noncurrent_versions,
         )
         record = self._keys.registry.get(detail.organization_id)
         if record is not None and record.key_mode == "customer":

@@ -110,6 +110,11 @@ class KeyCompromised(_Detail):
     organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
     reason: str | None = Field(default=None, max_length=500)
     deletion_window_days: int = Field(default=7, ge=7, le=30, alias="deletionWindowDays")
+    # The versions a rewrite leaves behind are copies under the compromised key: deleted by
+    # default so the key can be destroyed. "report" keeps them (the key is then disabled only).
+    noncurrent_versions: Literal["report", "delete"] = Field(
+        default="delete", alias="noncurrentVersions"
+    )
 
 
 class ByokResult(_Detail):

@@ -52,8 +52,10 @@ class RotationService:
         kms_for_region: Callable[[str], Any],
         start_migration: Callable[[MigrationRequest], str] | None = None,
         clock: Callable[[], float] = time.time,
+        platform_account: str = "",
     ) -> None:
         self._registry = registry
+        self._platform_account = platform_account
         self._kms_for_region = kms_for_region
         self._start_migration = start_migration
         self._clock = clock
@@ -103,7 +105,7 @@ class RotationService:
                 "yearly for every organization on it; migrate it to a key of its own to rotate "
                 "it on its own schedule",
             )
-        elif record.key_mode == "customer":
+        elif record.key_mode == "customer" or self._is_customer_key(record.encrypt_key_arn):
             result = self._report_customer_key(record)
         else:
             result = self._rotate_org_key(record, period, on_demand)
@@ -192,7 +194,7 @@ class RotationService:
         )
 
     def _rekey(self, record: OrgRecord) -> KeyRotated:
-        if record.key_mode == "customer":
+        if record.key_mode == "customer" or self._is_customer_key(record.encrypt_key_arn):
             raise OrgNotReady(
                 f"organization {record.org_id!r} uses its customer's key: the customer rotates "
                 "or replaces it (byok-requested with a new key)"
@@ -211,6 +213,12 @@ class RotationService:
             action="rekey",
             note=f"re-keying onto a new org key in {execution}; existing data moves with it",
         )
+
+    def _is_customer_key(self, key_arn: str) -> bool:
+        # Also true while a BYOK move is under way (the org is not customer-managed yet, but
+        # already encrypts under the customer's key): never rotate a key of another account.
+        account = key_arn.split(":")[4] if key_arn.count(":") >= 5 else ""
+        return bool(self._platform_account) and account != self._platform_account
 
     @staticmethod
     def _on_demand_rotations(kms: Any, key_arn: str) -> int:

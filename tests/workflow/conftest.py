@@ -20,6 +20,9 @@ def workflow(stack: Any) -> Any:
         ORGKMS_MIGRATION_MULTIPART_COPY_THRESHOLD=str(MULTIPART_THRESHOLD),
         ORGKMS_MIGRATION_COPY_PART_BYTES=str(PART_BYTES),
         ORGKMS_MIGRATION_WORKERS="4",
+        # Requests that carry no cacheDrainSeconds (BYOK, key compromise) wait the cache's max
+        # age; keep it under a second here.
+        ORGKMS_CACHE_MAX_AGE_SECONDS="0.5",
     )
     return stack
 
@@ -28,12 +31,17 @@ def migrate(stack: Any, org_id: str, timeout: float = 120, **detail: Any) -> dic
     """Request a migration through the control plane and wait for its execution to end."""
     from orgkms.models import control_plane_entry
 
-    sfn = stack.client("stepfunctions")
-    machine = stack.outputs["MigrationStateMachineArn"]
-    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    before = executions(stack)
     request = {"organizationId": org_id, "cacheDrainSeconds": 0, **detail}
     stack.put_events([control_plane_entry("migration-requested", request)])
     stack.deliver()
+    return wait_for_execution(stack, before, timeout)
+
+
+def wait_for_execution(stack: Any, before: set[str], timeout: float = 120) -> dict[str, Any]:
+    """Wait for the one execution started since ``before`` was listed to end."""
+    sfn = stack.client("stepfunctions")
+    machine = stack.outputs["MigrationStateMachineArn"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         new = [
@@ -46,4 +54,10 @@ def migrate(stack: Any, org_id: str, timeout: float = 120, **detail: Any) -> dic
             described["result"] = json.loads(described.get("output") or "{}")
             return described
         time.sleep(0.05)
-    raise AssertionError(f"migration of {org_id} did not finish in {timeout} s")
+    raise AssertionError(f"no execution ended within {timeout} s")
+
+
+def executions(stack: Any) -> set[str]:
+    sfn = stack.client("stepfunctions")
+    machine = stack.outputs["MigrationStateMachineArn"]
+    return {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}

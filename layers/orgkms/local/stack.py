@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,8 @@ _PSEUDO = {
 }
 
 REGION = "us-east-1"
+# The account the embedded stack plays a customer in, for BYOK keys.
+CUSTOMER_ACCOUNT_ID = "210987654321"
 MOTO_CONFIG: Any = {
     "lambda": {"use_docker": False},
     "stepfunctions": {"execute_state_machine": True},
@@ -152,6 +154,51 @@ class EmbeddedStack:
                 bodies.append(message["Body"])
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return list(bodies)
+
+    def customer_kms(self, account_id: str = CUSTOMER_ACCOUNT_ID, region: str = REGION) -> Any:
+        """A KMS client acting as a customer's own AWS account (for BYOK keys).
+
+        Keys it creates live in ``account_id``; the platform reaches them by ARN only as far as
+        their key policies allow (see fidelity rule 12).
+        """
+        kms = self.session().client("kms", region_name=region)
+
+        def as_customer(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account_id
+
+        kms.meta.events.register("before-sign.kms.*", as_customer)
+        return kms
+
+    def listen(self, name: str, detail_types: list[str]) -> Callable[[], list[dict[str, Any]]]:
+        """Subscribe a queue to orgkms's result events of ``detail_types``; returns a function
+        that drains it and gives each event as ``{"detail-type": ..., **detail}``."""
+        sqs, events = self.client("sqs"), self.client("events")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = self.outputs["ControlPlaneBusName"]
+        events.put_rule(
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps({"source": ["orgkms"], "detail-type": detail_types}),
+        )
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": name, "Arn": arn}])
+
+        def received() -> list[dict[str, Any]]:
+            return [
+                {"detail-type": body["detail-type"], **body["detail"]}
+                for body in map(json.loads, self.drain(url))
+            ]
+
+        return received
+
+    def invoke(self, output_name: str, payload: dict[str, Any] | None = None) -> Any:
+        """Invoke one of the stack's functions (named by its Output) in-process."""
+        response = self.client("lambda").invoke(
+            FunctionName=self.outputs[output_name], Payload=json.dumps(payload or {})
+        )
+        return json.loads(response["Payload"].read())
 
     def dead_letters(self, output_name: str = "OrgCreatedDLQUrl") -> list[dict[str, Any]]:
         """Read (without deleting) what sits in a dead-letter queue."""
