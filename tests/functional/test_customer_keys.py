@@ -80,9 +80,10 @@ def test_a_bare_alias_name_reaches_no_kms_client(platform: Any, create_org: Any)
     kms = boto3.client("kms", region_name="us-east-1")
     service = _service_with(platform, kms)
     org_id = create_org()
-    with Stubber(kms):  # no responses queued: any call fails the test
-        with pytest.raises(ByokRejected, match="bare key id or alias name"):
-            service.accept_key(platform.lookup(org_id), "alias/org-acme-encryption")
+    record = platform.lookup(org_id)
+    # No responses queued: any call fails the test.
+    with Stubber(kms), pytest.raises(ByokRejected, match="bare key id or alias name"):
+        service.accept_key(record, "alias/org-acme-encryption")
 
 
 def test_full_key_and_alias_arns_are_accepted() -> None:

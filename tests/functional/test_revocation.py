@@ -169,7 +169,7 @@ def test_throttling_is_not_revocation(
         }
 
     envelope._session.register("before-call.kms.GenerateDataKey", throttled)
-    with pytest.raises(KeyUnavailable, match="ThrottlingException.*retry"):
+    with pytest.raises(KeyUnavailable, match=r"ThrottlingException.*retry"):
         envelope.encrypt(org_id, "doc", b"x")
     assert seen == []
     assert platform.lookup(org_id).key_health == "AVAILABLE"
