@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlparse
 
+from orgkms import cli_keys
 from orgkms.config import DEFAULT_STACK_NAME
 from orgkms.errors import DecryptionRefused, OrgKmsError
+from orgkms.observability import SERVICE
 
 EXIT_ERROR = 1  # argparse uses 2 for usage errors
 EXIT_REFUSED = 3  # a ciphertext refused for the organization asked for
@@ -28,6 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.getLogger("aws_encryption_sdk").setLevel(logging.CRITICAL + 1)
+    # A command answers in one line; the library's own log records (meant for Lambda's log
+    # groups) stay out of the terminal. The embedded stack's commands keep them.
+    # (Powertools gives each module's logger a level of its own, so the records are stopped
+    # where they all meet: the service logger's handlers.)
+    library = logging.getLogger(SERVICE)
+    saved = library.handlers, library.propagate
+    if args.command not in ("demo", "local"):
+        library.handlers, library.propagate = [logging.NullHandler()], False
     try:
         _apply_endpoint(args.endpoint_url)
         result: int = args.func(args)
@@ -42,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as err:
         return _fail(f"{type(err).__name__}: {err}", EXIT_ERROR)
+    finally:
+        library.handlers, library.propagate = saved
 
 
 # ---------------------------------------------------------------------------- commands
@@ -114,6 +126,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         _emit(args, rows, _table(rows))
         return 0
     document, text = rows[0], _table(rows)
+    key_document, key_text = cli_keys.key_status(records[0])
+    document.update(key_document)
+    text += key_text
     checkpoint = platform.checkpoints.get(args.org) if platform.settings.migration_table else None
     if checkpoint is not None:
         document["migration"] = checkpoint.as_dict()
@@ -448,6 +463,8 @@ def _parser() -> argparse.ArgumentParser:
         help="wait before re-encrypting (default: the data-key cache's max age)",
     )
     migrate.add_argument("--wait", action="store_true", help="show progress until it ends")
+
+    cli_keys.register(add)
 
     demo = add("demo", cmd_demo, "play the control plane on the embedded stack")
     demo.add_argument("--data", help="folder of files to store (default: some project files)")

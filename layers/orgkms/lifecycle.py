@@ -138,7 +138,7 @@ class ControlPlaneConsumer:
                 platform.registry,
                 lambda region: platform.client("kms", region),
                 start,
-                platform_account=_caller_account(platform)[0],
+                platform_account=caller_account(platform)[0],
             ),
         )
 
@@ -308,7 +308,7 @@ def customer_key_service(
     from orgkms.key_health import KeyHealthReporter
 
     settings = platform.settings
-    account_id, partition = _caller_account(platform)
+    account_id, partition = caller_account(platform)
     return CustomerKeyService(
         registry=platform.registry,
         kms_for_region=lambda region: platform.client("kms", region),
@@ -345,7 +345,7 @@ def queue_due_rotations(platform: Platform, queue_url: str) -> int:
             "id": str(uuid.uuid4()),
             "detail-type": "rotate-due",
             "source": ROTATION_SCANNER_SOURCE,
-            "account": _caller_account(platform)[0],
+            "account": caller_account(platform)[0],
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "region": platform.region,
             "resources": [],
@@ -366,7 +366,7 @@ def queue_due_rotations(platform: Platform, queue_url: str) -> int:
 def key_service(platform: Platform) -> OrgKeyService:
     """The org key service wired to this platform's clients and settings."""
     settings = platform.settings
-    account_id, partition = _caller_account(platform)
+    account_id, partition = caller_account(platform)
     return OrgKeyService(
         registry=platform.registry,
         kms_for_region=lambda region: platform.client("kms", region),
@@ -382,7 +382,7 @@ def key_service(platform: Platform) -> OrgKeyService:
     )
 
 
-def _caller_account(platform: Platform) -> tuple[str, str]:
+def caller_account(platform: Platform) -> tuple[str, str]:
     account_id = os.environ.get("ORGKMS_ACCOUNT_ID")
     if account_id:
         return account_id, os.environ.get("ORGKMS_PARTITION", "aws")
