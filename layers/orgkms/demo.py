@@ -3,15 +3,18 @@
 import contextlib
 import io
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
+from orgkms import demo_keys
 from orgkms.errors import DecryptionRefused
 from orgkms.models import control_plane_entry
 from orgkms.report import blast_radius, inventory
 
 OWNER = "arn:aws:iam::123456789012:role/acme-security-admin"
+DEMO_CACHE_SECONDS = "1"
 ORGS: list[dict[str, Any]] = [
     {"organizationId": "acme", "ownerPrincipalArn": OWNER},
     {"organizationId": "globex", "region": "eu-west-1"},
@@ -33,12 +36,19 @@ def run_demo(data: Path | None, stack_name: str) -> int:
 
     say("orgkms demo: per-organization KMS keys, on template.yaml deployed inside moto\n")
     started = time.monotonic()
-    quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+    # Data keys stay cached 1 s here (60 s by default), so a revocation bites within a second
+    # and the re-key workflow's cache drain takes a second.
+    os.environ["ORGKMS_CACHE_MAX_AGE_SECONDS"] = DEMO_CACHE_SECONDS
+    quiet = {
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "ORGKMS_CACHE_MAX_AGE_SECONDS": DEMO_CACHE_SECONDS,
+    }
     with EmbeddedStack(stack_name, handler_env=quiet) as stack:
         say(
             f"1. Deployed {stack.root / 'template.yaml'} in {time.monotonic() - started:.1f} s: "
             f"bus {stack.outputs['ControlPlaneBusName']}, shared key "
-            f"{_short(stack.outputs['SharedPlatformKeyArn'])}"
+            f"{short(stack.outputs['SharedPlatformKeyArn'])}"
         )
         results = _results_queue(stack)
         _create_orgs(stack, results)
@@ -49,6 +59,11 @@ def run_demo(data: Path | None, stack_name: str) -> int:
         _tables(platform)
         _migrate(stack, platform, "initech")
         _tables(platform, heading="7. After the migration")
+        say("\n8. Keys under the customer's control, and the response to a leaked key:")
+        key = demo_keys.customer_brings_its_key(stack, platform, results, "acme")
+        demo_keys.customer_revokes_and_restores(stack, platform, results, "acme", key)
+        demo_keys.org_key_compromised(stack, platform, results, "globex")
+        demo_keys.rotation_reported(stack, platform, results, ["globex", "acme", "hooli"])
     say("\nDone. Next: `make test`, or `orgkms local serve` and point boto3 or the AWS CLI at it.")
     return 0
 
@@ -72,7 +87,7 @@ def _create_orgs(stack: Any, results: str) -> None:
         if event["detail-type"] == "org-key-ready":
             say(
                 f"   <- org-key-ready {detail['organizationId']:8} {detail['keyMode']:9} "
-                f"{detail['region']:10} {_short(detail['keyArn'])}"
+                f"{detail['region']:10} {short(detail['keyArn'])}"
             )
         else:
             say(f"   <- {event['detail-type']}: {detail.get('reason')}")
@@ -103,7 +118,7 @@ def _store(platform: Any, files: list[Path]) -> dict[str, list[str]]:
         stored[org].append(obj.name)
         say(
             f"   {org:8} {obj.s3_key:34} {path.stat().st_size:>7} B -> {obj.size:>7} B "
-            f"under {_short(obj.key_arn)}"
+            f"under {short(obj.key_arn)}"
         )
     return stored
 
@@ -167,11 +182,11 @@ def _migrate(stack: Any, platform: Any, org: str) -> None:
     say(
         f"   execution {execution.rsplit(':', 1)[-1]}: {status}; "
         f"{checkpoint.done} object(s) re-encrypted and SHA-256 verified, "
-        f"{checkpoint.pages} page(s), now under {_short(checkpoint.target_key_arn)}"
+        f"{checkpoint.pages} page(s), now under {short(checkpoint.target_key_arn)}"
     )
     for retired in checkpoint.retired:
         say(
-            f"   old key {_short(retired['keyArn'])}: {retired['action']} "
+            f"   old key {short(retired['keyArn'])}: {retired['action']} "
             f"({retired.get('why') or retired.get('deletionDate')})"
         )
     platform.envelope.flush(org)
@@ -190,12 +205,12 @@ def _tables(platform: Any, heading: str = "5. Organizations") -> None:
         r = entry.record
         say(
             f"   {r.org_id:8} {r.key_mode:9} {r.region:10} {entry.objects:>7} {entry.bytes:>8}  "
-            f"{_short(r.encrypt_key_arn)} {r.alias_name or '(platform shared key)'}"
+            f"{short(r.encrypt_key_arn)} {r.alias_name or '(platform shared key)'}"
         )
     say("\n   Blast radius: what one leaked key exposes")
     for exposure in sorted(blast_radius(records, objects).values(), key=lambda e: -len(e.orgs)):
         say(
-            f"   {_short(exposure.key_arn)}: {len(exposure.orgs)} org(s) "
+            f"   {short(exposure.key_arn)}: {len(exposure.orgs)} org(s) "
             f"[{', '.join(exposure.orgs)}], {exposure.objects} objects, {exposure.bytes} bytes"
         )
     total = sum(o.size for o in objects)
@@ -251,7 +266,7 @@ def _flip(data: bytes) -> bytes:
     return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
 
 
-def _short(arn: str) -> str:
+def short(arn: str) -> str:
     return arn.split(":", 3)[-1] if arn.startswith("arn:") else arn
 
 
