@@ -88,14 +88,14 @@ def test_a_warm_cache_bites_within_its_max_age_and_no_later(
     import time
 
     org_id, key = customer_org
-    envelope = OrgEnvelope(platform.lookup, CachePolicy(max_age_seconds=0.5))
+    envelope = OrgEnvelope(platform.lookup, CachePolicy(max_age_seconds=3))
     envelope.encrypt(org_id, "doc", b"warms the cache")
     stack.customer_kms().disable_key(KeyId=key)
     calls = envelope.kms_calls
 
     envelope.encrypt(org_id, "doc", b"within the bound: the cached data key, no KMS call")
     assert envelope.kms_calls == calls
-    time.sleep(0.6)
+    time.sleep(3.1)
     with pytest.raises(KeyUnavailable):
         envelope.encrypt(org_id, "doc", b"after the bound")
 
@@ -189,3 +189,26 @@ def test_messages_for_a_revoked_org_are_retried_then_dead_lettered(
 
     dead = [json.loads(m["Body"]) for m in stack.dead_letters("RotationDLQUrl")]
     assert [d["detail"]["organizationId"] for d in dead].count(org_id) == 1
+
+
+def test_revoking_the_grant_a_customer_gave_locks_the_platform_out(
+    stack: Any, platform: Any, create_org: Any
+) -> None:
+    """A customer may let the platform in with a grant instead of policy statements."""
+    org_id = create_org()
+    key = customer_key(stack, org_id, grant=False)
+    customer = stack.customer_kms()
+    grant = customer.create_grant(
+        KeyId=key,
+        GranteePrincipal=platform.settings.data_access_role_arn,
+        Operations=["DescribeKey", "GenerateDataKey", "Decrypt", "Encrypt"],
+    )["GrantId"]
+    accepted = customer_key_service(platform).accept_key(platform.lookup(org_id), key)
+    platform.registry.set_keys(org_id, accepted, [accepted], key_mode="customer")
+    assert fresh_envelope(platform).encrypt(org_id, "doc", b"with the grant")
+
+    customer.revoke_grant(KeyId=key, GrantId=grant)
+
+    with pytest.raises(KeyUnavailable, match="AccessDeniedException"):
+        fresh_envelope(platform).encrypt(org_id, "doc", b"after the grant is gone")
+    assert platform.lookup(org_id).key_health == "UNAVAILABLE"

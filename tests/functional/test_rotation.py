@@ -136,3 +136,13 @@ def test_shared_mode_orgs_are_not_rotated_on_their_own(
     (event,) = [e for e in rotated() if e["organizationId"] == org_id]
     assert event["action"] == "not-applicable"
     assert stack.client("kms").list_key_rotations(KeyId=shared)["Rotations"] == []
+
+
+def test_the_scanner_runs_daily_from_the_template() -> None:
+    from orgkms.local.template import load_template
+    from tests.unit.test_template import ROOT
+
+    template = load_template(ROOT / "template.yaml")
+    scanner = template["Resources"]["RotationScannerFunction"]["Properties"]
+    schedules = [e["Properties"] for e in scanner["Events"].values() if e["Type"] == "Schedule"]
+    assert [s["Schedule"] for s in schedules] == ["rate(1 day)"]

@@ -137,3 +137,23 @@ def test_a_compromise_of_a_customers_key_is_left_to_the_customer(
     assert answer["status"] == "REFUSED"
     assert "customer" in answer["reason"]
     assert platform.lookup(org).encrypt_key_arn == key
+
+
+def test_rotation_with_rekey_moves_the_data_onto_a_new_org_key(
+    workflow: Any, platform: Any, create_org: Any
+) -> None:
+    org = create_org()
+    platform.store.put(org, "doc", "a.txt", io.BytesIO(b"old material"), 12)
+    old = platform.lookup(org).encrypt_key_arn
+    before = executions(workflow)
+
+    workflow.put_events([control_plane_entry("rotate-due", {"organizationId": org, "rekey": True})])
+    workflow.deliver()
+    execution = wait_for_execution(workflow, before)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("result")
+    record = platform.lookup(org)
+    assert record.encrypt_key_arn != old and record.decrypt_key_arns == (record.encrypt_key_arn,)
+    assert record.last_rotation == "rekey"
+    platform.envelope.flush(org)
+    assert read_all(platform, org, ["a.txt"]) == {"a.txt": b"old material"}
