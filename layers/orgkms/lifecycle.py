@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
 from orgkms.checkpoint import MigrationRefused
-from orgkms.errors import InvalidEvent, OrgKmsError, OrgNotFound
+from orgkms.errors import ErasureRefused, InvalidEvent, OrgKmsError, OrgNotFound
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
     CONTROL_PLANE_EVENTS,
@@ -36,6 +36,8 @@ from orgkms.models import (
     MigrationRequest,
     MigrationResult,
     OrgCreated,
+    OrgErasureRequest,
+    OrgErasureResult,
     OrgKeyReady,
 )
 from orgkms.observability import SERVICE, metrics
@@ -82,6 +84,7 @@ class ControlPlaneConsumer:
         publisher: ResultPublisher,
         idempotency: tuple[DynamoDBPersistenceLayer, IdempotencyConfig] | None = None,
         start_migration: Callable[[MigrationRequest], str] | None = None,
+        erasure: Any = None,
     ) -> None:
         self._keys = keys
         self._publisher = publisher
@@ -95,6 +98,7 @@ class ControlPlaneConsumer:
             )(provision)
         self._provision_once = provision
         self._start_migration = start_migration
+        self._erasure = erasure
 
     @classmethod
     def from_platform(cls, platform: Platform) -> "ControlPlaneConsumer":
@@ -115,7 +119,9 @@ class ControlPlaneConsumer:
             )
         publisher = ResultPublisher(platform.client("events"), settings.event_bus_name)
         start = platform.start_migration if settings.migration_state_machine_arn else None
-        return cls(keys, publisher, idempotency, start)
+        from orgkms.erasure import ErasureService
+
+        return cls(keys, publisher, idempotency, start, ErasureService.from_platform(platform))
 
     def handle_record(self, record: SQSRecord) -> None:
         logger.remove_keys(["org_id", "detail_type"])  # nothing carries over between records
@@ -130,6 +136,8 @@ class ControlPlaneConsumer:
                 self._org_created(detail)
             elif isinstance(detail, MigrationRequest):
                 self._migration_requested(detail)
+            elif isinstance(detail, OrgErasureRequest):
+                self._erasure_requested(detail)
         except OrgKmsError as err:
             # Retried by SQS, then dead-lettered: say why each time.
             logger.error(
@@ -162,6 +170,38 @@ class ControlPlaneConsumer:
             return
         logger.info("migration started", extra={"execution": execution})
         metrics.add_metric(name="MigrationsStarted", unit=MetricUnit.Count, value=1)
+
+    def _erasure_requested(self, detail: OrgErasureRequest) -> None:
+        logger.append_keys(org_id=detail.organization_id)
+        if self._erasure is None:
+            raise InvalidEvent("this deployment does not erase organizations")
+        org_id = detail.organization_id
+        try:
+            receipt = self._erasure.erase(
+                org_id, detail.deletion_window_days, detail.force, detail.reason or ""
+            )
+        except ErasureRefused as err:
+            # Refused before anything changed: a reason on the bus, and the message is done.
+            self._publisher.publish(
+                "org-erasure-failed",
+                OrgErasureResult(organizationId=org_id, status="REFUSED", reason=str(err)),
+            )
+            logger.warning("erasure refused", extra={"reason": str(err)})
+            return
+        self._publisher.publish(
+            "org-erased",
+            OrgErasureResult(
+                organizationId=org_id,
+                status="ERASED",
+                keys=receipt["keys"],
+                objects=receipt["objects"],
+                bytes=receipt["bytes"],
+                versions=receipt["versions"],
+                residueVersions=len(receipt["residue"]),
+                auditEntryHash=receipt["auditEntry"]["hash"],
+            ),
+        )
+        metrics.add_metric(name="OrgsErased", unit=MetricUnit.Count, value=1)
 
     def _provision(self, request: dict[str, Any]) -> dict[str, Any]:
         record = self._keys.ensure_org_key(OrgCreated.model_validate(request))
@@ -205,6 +245,7 @@ def key_service(platform: Platform) -> OrgKeyService:
         stack_name=settings.stack_name,
         migration_role_arn=settings.migration_role_arn,
         data_bucket=settings.data_bucket,
+        audit=platform.audit,
     )
 
 

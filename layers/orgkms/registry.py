@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from orgkms.errors import OrgKmsError
 
-Status = Literal["CREATING", "READY"]
+Status = Literal["CREATING", "READY", "ERASING", "ERASED"]
 KeyMode = Literal["dedicated", "shared"]
 
 
@@ -34,6 +34,8 @@ class OrgRecord:
     pending_key_arn: str = ""
     claim_token: str = ""
     created_at: int = 0
+    erased_at: int = 0
+    erasure_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -189,6 +191,60 @@ class OrgRegistry:
         except ClientError as err:
             raise RegistryError(f"updating keys of {org_id!r} failed: {_code(err)}") from err
 
+    def begin_erasure(self, org_id: str) -> None:
+        """READY -> ERASING (a repeat on ERASING is allowed: it resumes a crashed erasure)."""
+        self._transition(org_id, ("READY", "ERASING"), "ERASING", "SET erasureStartedAt = :now")
+
+    def mark_erased(self, org_id: str, erasure_hash: str) -> None:
+        """ERASING -> ERASED, with the hash of the audit entry that records the erasure."""
+        self._transition(
+            org_id,
+            ("ERASING",),
+            "ERASED",
+            "SET erasedAt = :now, erasureHash = :hash",
+            {":hash": {"S": erasure_hash}},
+        )
+
+    def cancel_erasure(self, org_id: str) -> None:
+        """ERASED or ERASING -> READY (the org's keys were re-enabled)."""
+        self._transition(
+            org_id,
+            ("ERASED", "ERASING"),
+            "READY",
+            "SET erasureCancelledAt = :now REMOVE erasedAt, erasureHash, erasureStartedAt",
+        )
+
+    def _transition(
+        self,
+        org_id: str,
+        allowed: tuple[str, ...],
+        to: str,
+        expression: str,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        set_part, _, remove_part = expression.partition(" REMOVE ")
+        update = f"{set_part}, #s = :to" + (f" REMOVE {remove_part}" if remove_part else "")
+        allowed_values = {f":from{i}": {"S": status} for i, status in enumerate(allowed)}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression=update,
+                ConditionExpression=f"#s IN ({', '.join(allowed_values)})",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    **allowed_values,
+                    ":to": {"S": to},
+                    ":now": {"N": str(int(self._clock()))},
+                    **(values or {}),
+                },
+            )
+        except ClientError as err:
+            raise RegistryError(
+                f"organization {org_id!r}: cannot move to {to} from its current status "
+                f"({_code(err)})"
+            ) from err
+
     def scan(self) -> Iterator[OrgRecord]:
         """Every organization. For status and reports only: never on an encrypt or decrypt path."""
         paginator = self._ddb.get_paginator("scan")
@@ -239,4 +295,6 @@ def _record(item: dict[str, Any]) -> OrgRecord:
         pending_key_arn=s("pendingKeyArn"),
         claim_token=s("claimToken"),
         created_at=int(item.get("createdAt", {}).get("N", 0)),
+        erased_at=int(item.get("erasedAt", {}).get("N", 0)),
+        erasure_hash=s("erasureHash"),
     )
