@@ -11,6 +11,8 @@ Usage::
 5. imports    handler module import time vs ``import boto3``, fresh interpreters (imports.py)
 6. migration  the re-key workflow vs a naive per-object loop with KMS 10 ms slower; a rerun;
               peak RSS growth re-keying one 1 GiB object, in child processes (migration.py)
+7. blast      blast radius over 1,000 and 10,000 orgs' metadata (100 objects each); an audit of
+              5,000 CloudTrail events against LookupEvents' rate (blast.py, no AWS)
 
 Benchmarks 1, 2, 4 and 6's first part share one embedded stack (template.yaml inside moto, in
 this process); 3, 5 and 6's second part run child interpreters. Nothing uses the network.
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import blast
 import imports
 import kms_calls
 import memory
@@ -37,7 +40,7 @@ import records
 import streaming
 from benchlib import MIB, BenchStack, Report, bench_stack, render_table
 
-BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration")
+BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration", "blast")
 # These share one embedded stack in this process; the others start interpreters of their own.
 IN_STACK = {"records", "streaming", "kms", "migration"}
 
@@ -51,10 +54,12 @@ class Sizes:
     import_runs: int
     migration_objects: int
     migration_big_bytes: int
+    blast_orgs: int
+    audit_events: int
 
 
-FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB)
-QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB)
+FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB, 10_000, 5_000)
+QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB, 5_000, 5_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,6 +88,7 @@ def run_all(sizes: Sizes, only: list[str]) -> Report:
         "migration": lambda bench: migration.run(
             bench, sizes.migration_objects, sizes.migration_big_bytes
         ),
+        "blast": lambda _: blast.run(sizes.blast_orgs, sizes.audit_events),
     }
     report = Report()
     needs_stack = bool(IN_STACK & set(only))
