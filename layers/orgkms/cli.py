@@ -243,7 +243,8 @@ class MigrationFailedError(OrgKmsError):
 def cmd_demo(args: argparse.Namespace) -> int:
     from orgkms.demo import run_demo
 
-    return run_demo(Path(args.data) if args.data else None, args.stack_name)
+    out = Path(args.out) if args.out else None
+    return run_demo(Path(args.data) if args.data else None, args.stack_name, out)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -689,6 +690,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = add("demo", cmd_demo, "play the control plane on the embedded stack")
     demo.add_argument("--data", help="folder of files to store (default: some project files)")
+    demo.add_argument("--out", help="where the chart and receipt go (default: ./demo-output)")
 
     local = sub.add_parser("local", help="the embedded stack")
     local_sub = local.add_subparsers(dest="local_command", required=True)
