@@ -13,6 +13,8 @@ Usage::
               peak RSS growth re-keying one 1 GiB object, in child processes (migration.py)
 7. customer   the same records on a customer's key (another emulated account) vs an org key
               (customer_keys.py)
+8. blast      blast radius over 1,000 and 10,000 orgs' metadata (100 objects each); an audit of
+              5,000 CloudTrail events against LookupEvents' rate (blast.py, no AWS)
 
 Benchmarks 1, 2, 4, 6's first part and 7 share one embedded stack (template.yaml inside moto, in
 this process); 3, 5 and 6's second part run child interpreters. Nothing uses the network.
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import blast
 import customer_keys
 import imports
 import kms_calls
@@ -40,7 +43,7 @@ import records
 import streaming
 from benchlib import MIB, BenchStack, Report, bench_stack, render_table
 
-BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration", "customer")
+BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration", "customer", "blast")
 # These share one embedded stack in this process; the others start interpreters of their own.
 IN_STACK = {"records", "streaming", "kms", "migration", "customer"}
 
@@ -55,10 +58,12 @@ class Sizes:
     migration_objects: int
     migration_big_bytes: int
     customer_records: int
+    blast_orgs: int
+    audit_events: int
 
 
-FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB, 1_000)
-QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB, 300)
+FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB, 1_000, 10_000, 5_000)
+QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB, 300, 5_000, 5_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -88,6 +93,7 @@ def run_all(sizes: Sizes, only: list[str]) -> Report:
             bench, sizes.migration_objects, sizes.migration_big_bytes
         ),
         "customer": lambda bench: customer_keys.run(bench, sizes.customer_records),
+        "blast": lambda _: blast.run(sizes.blast_orgs, sizes.audit_events),
     }
     report = Report()
     needs_stack = bool(IN_STACK & set(only))

@@ -75,3 +75,12 @@ def _no_sockets_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(sock, address)
 
     monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def copy_object_to_org(stack: Any, platform: Any, s3_key: str, org_id: str, name: str) -> None:
+    """Plant a copy of a stored object under another organization's prefix (an attacker's or a
+    bug's doing): the copy must still be refused there."""
+    bucket = platform.settings.data_bucket
+    stack.client("s3").copy_object(
+        Bucket=bucket, Key=f"orgs/{org_id}/{name}", CopySource={"Bucket": bucket, "Key": s3_key}
+    )

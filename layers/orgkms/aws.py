@@ -118,14 +118,25 @@ class Platform:
         from orgkms.envelope import OrgEnvelope
         from orgkms.key_health import KeyHealthReporter
 
-        health = KeyHealthReporter(self.registry, self.publisher)
+        health = KeyHealthReporter(self.registry, self.publisher, self.audit)
         return OrgEnvelope(self.lookup, self.settings.cache, health=health)
 
     @cached_property
     def store(self) -> Any:
         from orgkms.store import OrgStore
 
-        return OrgStore(self.envelope, self.client("s3"), self.settings.data_bucket)
+        return OrgStore(
+            self.envelope, self.client("s3"), self.settings.data_bucket, audit=self.audit
+        )
+
+    @cached_property
+    def audit(self) -> Any:
+        """The organizations' audit trail (None on a stack without an audit table)."""
+        from orgkms.audit import AuditTrail
+
+        if not self.settings.audit_table:
+            return None
+        return AuditTrail(self.settings.audit_table, self.client("dynamodb"))
 
 
 def execution_running(sfn: Any, execution: str) -> bool:

@@ -258,7 +258,8 @@ class MigrationFailedError(OrgKmsError):
 def cmd_demo(args: argparse.Namespace) -> int:
     from orgkms.demo import run_demo
 
-    return run_demo(Path(args.data) if args.data else None, args.stack_name)
+    out = Path(args.out) if args.out else None
+    return run_demo(Path(args.data) if args.data else None, args.stack_name, out)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -266,6 +267,215 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     _require_loopback(args.host)
     return serve(args.host, args.port, args.stack_name)
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase an organization (or cancel its erasure); the receipt goes to stdout or --receipt."""
+    from orgkms.erasure import ErasureService, validate_window
+
+    if not args.confirm and not args.cancel and not args.plan:
+        return _fail(f"erasing {args.org} destroys its keys: add --confirm (or --plan)", 2)
+    if args.window is not None:
+        validate_window(args.window)  # refused before the stack is even read
+    platform = _platform(args)
+    service = ErasureService.from_platform(platform)
+    if args.plan:
+        plan = service.plan(args.org).as_dict()
+        _emit(args, plan, _plan_text(plan))
+        return 0
+    if args.cancel:
+        result = service.cancel(args.org)
+        keys = ", ".join(k["keyArn"] for k in result["keys"]) or "no key"
+        _emit(args, result, f"erasure of {args.org} cancelled: {keys} enabled again")
+        return 0
+    receipt = service.erase(args.org, args.window or 30, args.force, args.reason or "")
+    text = json.dumps(receipt, indent=2)
+    if args.receipt:
+        Path(args.receipt).write_text(text + "\n", encoding="utf-8")
+    summary = (
+        f"{args.org} erased: {receipt['objects']} objects ({receipt['bytes']} bytes, "
+        f"{receipt['versions']} versions) deleted; "
+        + "; ".join(
+            f"{k['keyArn']} {k['action']} {k.get('deletionDate', '')}" for k in receipt["keys"]
+        )
+        + f"; {len(receipt['residue'])} residue; audit entry {receipt['auditEntry']['hash']}"
+    )
+    _emit(args, receipt, summary if args.receipt else text)
+    return 0
+
+
+def _plan_text(plan: dict[str, Any]) -> str:
+    lines = [
+        f"erasing {plan['organizationId']} would destroy {len(plan['keysToDestroy'])} key(s) and "
+        f"delete {plan['objects']} objects ({plan['bytes']} bytes, {plan['versions']} versions)"
+    ]
+    lines += [f"  destroy {arn}" for arn in plan["keysToDestroy"]]
+    lines += [f"  keep    {k['keyArn']}: {k['why']}" for k in plan["keysKept"]]
+    lines += [
+        f"  residue {r['s3Key']} ({r['versionId']}) under {r['keyArn'] or 'no KMS key'}"
+        for r in plan["residue"]
+    ]
+    return "\n".join(lines)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Verify an org's audit trail, or merge it with CloudTrail's events for its keys."""
+    from datetime import UTC, datetime
+
+    from orgkms.audit import AuditError
+    from orgkms.cloudtrail import audit_range, audit_report
+
+    end = datetime.fromisoformat(args.end) if args.end else None
+    start, end = audit_range(args.days, end, datetime.now(UTC))
+    platform = _platform(args)
+    trail = platform.audit
+    if trail is None:
+        raise AuditError("this stack has no audit table")
+    if args.verify:
+        verified = trail.verify(args.org)
+        _emit(
+            args,
+            verified.as_dict(),
+            f"audit trail of {args.org}: {verified.entries} entries, chain intact, "
+            f"head {verified.head_hash}",
+        )
+        return 0
+    record = platform.lookup(args.org)
+    key_arns = list(
+        dict.fromkeys([record.encrypt_key_arn, *record.decrypt_key_arns, *trail.key_arns(args.org)])
+    )
+    report = audit_report(
+        args.org,
+        trail,
+        platform.client("cloudtrail"),
+        [a for a in key_arns if a],
+        start,
+        end,
+        library=platform.envelope.counters(args.org),
+    )
+    _emit(args, report, _audit_text(report))
+    return 0
+
+
+def _audit_text(report: dict[str, Any]) -> str:
+    ct, lib = report["cloudTrail"], report["library"]
+    lines = [f"audit of {report['organizationId']} from {report['start']} to {report['end']}"]
+    lines += [f"  {e['at']}  #{e['sequence']:<4} {e['action']}" for e in report["auditTrail"]]
+    lines.append(
+        f"  CloudTrail ({len(report['keyArns'])} key(s), {ct['lookupRequests']} lookups): "
+        f"Encrypt {ct['Encrypt']}, Decrypt {ct['Decrypt']}, GenerateDataKey "
+        f"{ct['GenerateDataKey']}, other {ct['otherEvents']}, errors {ct['errors']}, "
+        f"access denied {ct['accessDenied']}"
+    )
+    lines.append(
+        f"  library ({lib['scope']}): {lib['operations']} operations, {lib['cacheHits']} cache "
+        f"hits, {lib['kmsCalls']} KMS calls, {lib['refusals']} refusals"
+    )
+    lines.append(f"  note: {report['note']}")
+    return "\n".join(lines)
+
+
+def cmd_blast_radius(args: argparse.Namespace) -> int:
+    """What a leaked key exposes: orgs, objects, bytes, and the cache's exposure bound."""
+    from orgkms.report import blast_radius, breach_comparison, select_exposures
+
+    platform = _platform(args)
+    records = list(platform.registry.scan())
+    objects = [o for r in records for o in platform.store.list(r.org_id)]
+    exposures = blast_radius(records, objects)
+    if args.org:
+        platform.lookup(args.org)
+    selected = select_exposures(exposures, records, args.key, args.org)
+    max_age = platform.settings.cache.max_age_seconds
+    comparison = breach_comparison(exposures, platform.settings.shared_key_arn, args.value_per_org)
+    document = {
+        "exposures": [
+            {**e.as_dict(), "sharedKey": e.key_arn == platform.settings.shared_key_arn}
+            for e in selected
+        ],
+        "cacheExposureSeconds": max_age,
+        "comparison": comparison,
+    }
+    if args.chart:
+        from orgkms.chart import write_chart
+
+        write_chart(Path(args.chart), _chart_rows(comparison, exposures, platform), "Blast radius")
+        document["chart"] = args.chart
+    _emit(args, document, _blast_text(document, args.value_per_org))
+    return 0
+
+
+def _chart_rows(comparison: dict[str, Any], exposures: Any, platform: Any) -> list[dict[str, Any]]:
+    shared = platform.settings.shared_key_arn
+    rows = [
+        {"label": "all orgs on one shared key", "shared": True, **comparison["allOrgsOnSharedKey"]},
+        {"label": "shared key today", "shared": True, **comparison["sharedKeyNow"]},
+    ]
+    for exposure in sorted(exposures.values(), key=lambda e: -e.bytes):
+        if exposure.key_arn != shared and len(rows) < 12:
+            rows.append(
+                {
+                    "label": f"org key of {', '.join(exposure.orgs)}"[:34],
+                    "shared": False,
+                    "orgs": len(exposure.orgs),
+                    "objects": exposure.objects,
+                    "bytes": exposure.bytes,
+                }
+            )
+    return rows
+
+
+def _blast_text(document: dict[str, Any], value_per_org: float | None) -> str:
+    lines = [f"{'key':<60} {'orgs':>5} {'objects':>8} {'bytes':>12}  organizations"]
+    for e in document["exposures"]:
+        lines.append(
+            f"{e['keyArn']:<60} {len(e['organizations']):>5} {e['objects']:>8} "
+            f"{e['bytes']:>12}  {', '.join(e['organizations'])}"
+        )
+    lines.append(
+        f"cached data keys extend exposure by up to {document['cacheExposureSeconds']:g} s "
+        "after a key is disabled"
+    )
+    c = document["comparison"]
+    for label, name in (
+        ("all orgs on one shared key", "allOrgsOnSharedKey"),
+        ("shared key today", "sharedKeyNow"),
+        ("largest org key", "largestOrgKey"),
+    ):
+        row = c[name]
+        value = f", value {row['value']:,.0f}" if "value" in row else ""
+        lines.append(
+            f"breach of {label}: {row['orgs']} orgs, {row['objects']} objects, "
+            f"{row['bytes']} bytes{value}"
+        )
+    if value_per_org is not None:
+        lines.append(f"value protected by per-org keys: {c['valueProtected']:,.0f}")
+    if "chart" in document:
+        lines.append(f"chart written to {document['chart']}")
+    return "\n".join(lines)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write an organization's objects as stored plus a manifest."""
+    from orgkms.export import export_org
+
+    platform = _platform(args)
+    result = export_org(
+        args.org,
+        Path(args.dir),
+        platform.envelope,
+        platform.client("s3"),
+        platform.settings.data_bucket,
+        platform.audit,
+    )
+    manifest = result.manifest
+    _emit(
+        args,
+        manifest,
+        f"exported {len(manifest['objects'])} objects of {args.org} to {args.dir} "
+        f"(keys: {', '.join(manifest['keyArns']) or 'none'}); manifest.json lists their SHA-256",
+    )
+    return 0
 
 
 # ---------------------------------------------------------------------------- plumbing
@@ -465,9 +675,38 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--wait", action="store_true", help="show progress until it ends")
 
     cli_keys.register(add)
+    erase = add("erase", cmd_erase, "erase an organization: destroy its keys, delete its data")
+    erase.add_argument("org")
+    erase.add_argument("--confirm", action="store_true", help="yes, erase it")
+    erase.add_argument("--window", type=int, help="days before the keys are deleted, 7-30 (30)")
+    erase.add_argument("--force", action="store_true", help="erase despite residue (listed)")
+    erase.add_argument("--reason", help="recorded in the receipt and the audit trail")
+    erase.add_argument("--receipt", help="write the receipt JSON here")
+    erase.add_argument(
+        "--plan", action="store_true", help="show what would be erased, change nothing"
+    )
+    erase.add_argument("--cancel", action="store_true", help="cancel within the window")
+
+    audit = add("audit", cmd_audit, "an organization's audit trail and key usage (CloudTrail)")
+    audit.add_argument("org")
+    audit.add_argument("--days", type=int, default=30, help="1-90 (default 30)")
+    audit.add_argument("--end", help="end of the range, ISO 8601 (default: now)")
+    audit.add_argument("--verify", action="store_true", help="check the hash chain only")
+
+    blast = add("blast-radius", cmd_blast_radius, "what a leaked key exposes")
+    which = blast.add_mutually_exclusive_group()
+    which.add_argument("--key", help="a key ARN")
+    which.add_argument("--org", help="an organization (its keys)")
+    blast.add_argument("--value-per-org", type=float, help="value of one org's data, for the CISO")
+    blast.add_argument("--chart", help="write an SVG chart comparing shared and per-org keys")
+
+    export = add("export", cmd_export, "write an organization's objects as stored + a manifest")
+    export.add_argument("org")
+    export.add_argument("dir")
 
     demo = add("demo", cmd_demo, "play the control plane on the embedded stack")
     demo.add_argument("--data", help="folder of files to store (default: some project files)")
+    demo.add_argument("--out", help="where the chart and receipt go (default: ./demo-output)")
 
     local = sub.add_parser("local", help="the embedded stack")
     local_sub = local.add_subparsers(dest="local_command", required=True)

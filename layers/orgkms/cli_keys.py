@@ -131,6 +131,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         lambda region: platform.client("kms", region),
         platform.start_migration,
         platform_account=caller_account(platform)[0],
+        audit=platform.audit,
     )
     result = service.rotate(args.org, on_demand=args.on_demand, rekey=args.rekey)
     assert result is not None  # only scheduled rotations are skipped

@@ -45,6 +45,7 @@ class Settings:
     migration_table: str = ""
     migration_role_arn: str = ""
     migration_state_machine_arn: str = ""
+    audit_table: str = ""
     stack_name: str = DEFAULT_STACK_NAME
     cache: CachePolicy = field(default_factory=CachePolicy)
 
@@ -64,6 +65,7 @@ class Settings:
                 migration_table=env.get("ORGKMS_MIGRATION_TABLE", ""),
                 migration_role_arn=env.get("ORGKMS_MIGRATION_ROLE_ARN", ""),
                 migration_state_machine_arn=env.get("ORGKMS_MIGRATION_STATE_MACHINE_ARN", ""),
+                audit_table=env.get("ORGKMS_AUDIT_TABLE", ""),
                 stack_name=env.get("ORGKMS_STACK_NAME", DEFAULT_STACK_NAME),
                 cache=_cache_policy(env),
             )
@@ -85,6 +87,7 @@ class Settings:
                 migration_table=outputs.get("MigrationTableName", ""),
                 migration_role_arn=outputs.get("MigrationRoleArn", ""),
                 migration_state_machine_arn=outputs.get("MigrationStateMachineArn", ""),
+                audit_table=outputs.get("AuditTableName", ""),
                 stack_name=stack_name,
                 cache=_cache_policy(os.environ),
             )

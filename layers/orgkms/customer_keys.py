@@ -26,6 +26,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orgkms.audit import record_quietly
 from orgkms.errors import OrgKmsError, OrgNotFound, OrgNotReady
 from orgkms.models import ByokResult, MigrationRequest
 from orgkms.observability import SERVICE
@@ -114,7 +115,9 @@ class CustomerKeyService:
         start_migration: Callable[[MigrationRequest], str] | None = None,
         publisher: Any | None = None,
         health: Callable[[str, str, bool, str], bool] | None = None,
+        audit: Any = None,
     ) -> None:
+        self._audit = audit
         self._registry = registry
         self._kms_for_region = kms_for_region
         self._partition = partition
@@ -287,6 +290,13 @@ class CustomerKeyService:
         rejected: ByokRejected | None = None,
     ) -> None:
         self._registry.set_attributes(org_id, {"byokStatus": status, "byokReason": reason})
+        record_quietly(
+            self._audit,
+            org_id,
+            "byok-rejected" if rejected else "byok-accepted",
+            keyArn=key_arn,
+            reason=reason[:500],
+        )
         if rejected is not None:
             logger.warning("BYOK key rejected", extra={"org_id": org_id, "reason": reason})
         if self._publisher is None:

@@ -21,7 +21,8 @@ CUSTOMER_ROOT = {
 
 def customer_brings_its_key(stack: Any, platform: Any, results: str, org: str) -> str:
     """BYOK refused twice with the reason and the fix, then accepted and the data moved."""
-    from orgkms.demo import say, short
+    from orgkms.demo import _short as short
+    from orgkms.demo import say
     from orgkms.lifecycle import customer_key_service
 
     say(f"\n   BYOK: {org}'s security team creates a key in its own account {CUSTOMER_ACCOUNT_ID}")
@@ -88,7 +89,8 @@ def customer_revokes_and_restores(
 
 
 def org_key_compromised(stack: Any, platform: Any, results: str, org: str) -> None:
-    from orgkms.demo import say, short
+    from orgkms.demo import _short as short
+    from orgkms.demo import say
 
     old = platform.lookup(org).encrypt_key_arn
     say(f"\n   Key compromise: {org}'s key {short(old)} is reported leaked (key-compromised)")

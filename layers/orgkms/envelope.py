@@ -37,7 +37,7 @@ from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterials
 from botocore.exceptions import BotoCoreError
 
 from orgkms.config import CachePolicy
-from orgkms.errors import DecryptionRefused, KeyUnavailable, OrgNotReady
+from orgkms.errors import DecryptionRefused, KeyUnavailable, OrgErased, OrgNotReady
 from orgkms.ids import validate_data_type, validate_org_id
 from orgkms.policy import DATA_TYPE_CONTEXT_KEY, ORG_CONTEXT_KEY
 from orgkms.registry import OrgRecord
@@ -89,6 +89,16 @@ class OrgCounters:
     encrypts: int = 0
     decrypts: int = 0
     refusals: int = 0
+    kms_calls: int = 0
+
+    @property
+    def operations(self) -> int:
+        return self.encrypts + self.decrypts + self.refusals
+
+    @property
+    def cache_hits(self) -> int:
+        """Operations served without a KMS call (so they never reach CloudTrail)."""
+        return max(0, self.operations - self.kms_calls)
 
 
 @dataclass
@@ -275,6 +285,7 @@ class OrgEnvelope:
 
     def _materials(self, org_id: str) -> _OrgMaterials:
         validate_org_id(org_id)
+        self._local.org_id = org_id  # the KMS calls this thread makes next are this org's
         now = self._clock()
         with self._lock:
             materials = self._orgs.get(org_id)
@@ -282,6 +293,9 @@ class OrgEnvelope:
                 self._orgs.move_to_end(org_id)
                 return materials
         record = self._lookup(org_id)
+        if record.status in ("ERASING", "ERASED"):
+            self.flush(org_id)
+            raise OrgErased(f"organization {org_id!r} was erased: its data is no longer served")
         if not record.ready or not record.encrypt_key_arn:
             raise OrgNotReady(f"organization {org_id!r} has no usable key yet ({record.status})")
         fresh = self._build(record, now)
@@ -351,6 +365,9 @@ class OrgEnvelope:
     def _count_kms_call(self, parsed: dict[str, Any] | None = None, **_: Any) -> None:
         with self._count_lock:
             self.kms_calls += 1
+            materials = self._orgs.get(getattr(self._local, "org_id", ""))
+            if materials is not None:
+                materials.counters.kms_calls += 1
         error = (parsed or {}).get("Error") or {}
         if error.get("Code"):
             self._local.last_kms_error = error["Code"]

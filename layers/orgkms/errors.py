@@ -48,3 +48,14 @@ class DecryptionRefused(OrgKmsError):
             "or data type, or it is corrupt or tampered"
         )
         self.org_id = org_id
+
+
+class OrgErased(OrgNotReady):
+    """The organization was erased: its keys are disabled and scheduled for deletion, and no
+    encrypt, decrypt, put or get is served for it any more."""
+
+
+class ErasureRefused(OrgKmsError):
+    """An erasure, or its cancellation, was refused before anything changed; the message says why
+    (unknown or already erased organization, window outside 7-30 days, data under a key that is not
+    being destroyed, deletion window over)."""

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 
+from orgkms.audit import record_quietly
 from orgkms.models import KeyHealthChanged
 from orgkms.observability import SERVICE, metrics
 from orgkms.registry import KeyHealth, OrgRegistry
@@ -22,9 +23,12 @@ logger = Logger(service=SERVICE, child=True)
 class KeyHealthReporter:
     """Records key-health transitions in the registry and publishes them."""
 
-    def __init__(self, registry: OrgRegistry, publisher: Any | None = None) -> None:
+    def __init__(
+        self, registry: OrgRegistry, publisher: Any | None = None, audit: Any = None
+    ) -> None:
         self._registry = registry
         self._publisher = publisher
+        self._audit = audit
 
     def __call__(self, org_id: str, key_arn: str, available: bool, reason: str) -> bool:
         """Record one observation; True if it changed the organization's state."""
@@ -36,6 +40,13 @@ class KeyHealthReporter:
         log(detail_type, extra={"org_id": org_id, "key_arn": key_arn, "reason": reason})
         metrics.add_metric(
             name="KeyRestored" if available else "KeyUnavailable", unit=MetricUnit.Count, value=1
+        )
+        record_quietly(
+            self._audit,
+            org_id,
+            "key-restored" if available else "key-revoked",
+            keyArn=key_arn,
+            reason=reason,
         )
         if self._publisher is not None:
             self._publisher.publish(

@@ -19,6 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from orgkms.audit import record_quietly
 from orgkms.errors import KeyProvisioningError
 from orgkms.ids import org_alias_name
 from orgkms.models import DEFAULT_ROTATION_DAYS, OrgCreated
@@ -56,6 +57,7 @@ class OrgKeyService:
         stack_name: str,
         migration_role_arn: str = "",
         data_bucket: str = "",
+        audit: Any = None,
     ) -> None:
         self._registry = registry
         self._kms_for_region = kms_for_region
@@ -68,10 +70,15 @@ class OrgKeyService:
         self._stack_name = stack_name
         self._migration_role = migration_role_arn
         self._data_bucket = data_bucket
+        self._audit = audit
 
     @property
     def registry(self) -> OrgRegistry:
         return self._registry
+
+    @property
+    def audit(self) -> Any:
+        return self._audit
 
     def ensure_org_key(self, request: OrgCreated) -> OrgRecord:
         """Return the organization's READY record, creating its key if needed."""
@@ -126,7 +133,10 @@ class OrgKeyService:
         return key_arn
 
     def _register_shared(self, org_id: str, region: str, owner: str | None) -> OrgRecord:
-        self._registry.register_shared(org_id, self._shared_key_arn, region, owner)
+        if self._registry.register_shared(org_id, self._shared_key_arn, region, owner):
+            record_quietly(
+                self._audit, org_id, "registered-shared", keyArn=self._shared_key_arn, region=region
+            )
         record = self._registry.get(org_id)
         if record is None or not record.ready:
             raise CreationInProgress(f"organization {org_id!r}: a dedicated key is being created")
@@ -162,6 +172,7 @@ class OrgKeyService:
         key_arn = metadata["Arn"]
 
         self._registry.mark_ready(org_id, token, key_arn, alias_name)
+        record_quietly(self._audit, org_id, "key-created", keyArn=key_arn, region=region)
         logger.info("organization key ready", extra={"org_id": org_id, "key_arn": key_arn})
         record = self._registry.get(org_id)
         assert record is not None and record.ready

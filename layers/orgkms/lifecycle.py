@@ -24,11 +24,12 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ValidationError
 
+from orgkms.audit import record_quietly
 from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
 from orgkms.checkpoint import MigrationRefused
 from orgkms.customer_keys import ByokRejected, CustomerKeyService
-from orgkms.errors import InvalidEvent, OrgKmsError, OrgNotFound
+from orgkms.errors import ErasureRefused, InvalidEvent, OrgKmsError, OrgNotFound
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
     CONTROL_PLANE_EVENTS,
@@ -42,6 +43,8 @@ from orgkms.models import (
     MigrationRequest,
     MigrationResult,
     OrgCreated,
+    OrgErasureRequest,
+    OrgErasureResult,
     OrgKeyReady,
     RotateDue,
 )
@@ -93,6 +96,7 @@ class ControlPlaneConsumer:
         start_migration: Callable[[MigrationRequest], str] | None = None,
         customer_keys: CustomerKeyService | None = None,
         rotation: RotationService | None = None,
+        erasure: Any = None,
     ) -> None:
         self._keys = keys
         self._publisher = publisher
@@ -108,6 +112,7 @@ class ControlPlaneConsumer:
             )(provision)
         self._provision_once = provision
         self._start_migration = start_migration
+        self._erasure = erasure
 
     @classmethod
     def from_platform(cls, platform: Platform) -> "ControlPlaneConsumer":
@@ -128,6 +133,8 @@ class ControlPlaneConsumer:
             )
         publisher = ResultPublisher(platform.client("events"), settings.event_bus_name)
         start = platform.start_migration if settings.migration_state_machine_arn else None
+        from orgkms.erasure import ErasureService
+
         return cls(
             keys,
             publisher,
@@ -139,7 +146,9 @@ class ControlPlaneConsumer:
                 lambda region: platform.client("kms", region),
                 start,
                 platform_account=caller_account(platform)[0],
+                audit=platform.audit,
             ),
+            ErasureService.from_platform(platform),
         )
 
     def handle_record(self, record: SQSRecord) -> None:
@@ -161,6 +170,8 @@ class ControlPlaneConsumer:
                 self._rotate_due(detail)
             elif isinstance(detail, KeyCompromised):
                 self._key_compromised(detail)
+            elif isinstance(detail, OrgErasureRequest):
+                self._erasure_requested(detail)
         except OrgKmsError as err:
             # Retried by SQS, then dead-lettered: say why each time.
             logger.error(
@@ -218,6 +229,12 @@ class ControlPlaneConsumer:
         """New org key, re-key onto it, then retire the old key (disabled at once)."""
         logger.append_keys(org_id=detail.organization_id)
         logger.warning("key compromise reported", extra={"reason": detail.reason or ""})
+        record_quietly(
+            self._keys.audit,
+            detail.organization_id,
+            "key-compromise-reported",
+            reason=detail.reason or "",
+        )
         metrics.add_metric(name="KeyCompromises", unit=MetricUnit.Count, value=1)
         request = MigrationRequest(
             organizationId=detail.organization_id,
@@ -273,6 +290,38 @@ class ControlPlaneConsumer:
         )
         logger.warning("migration refused", extra={"reason": reason})
 
+    def _erasure_requested(self, detail: OrgErasureRequest) -> None:
+        logger.append_keys(org_id=detail.organization_id)
+        if self._erasure is None:
+            raise InvalidEvent("this deployment does not erase organizations")
+        org_id = detail.organization_id
+        try:
+            receipt = self._erasure.erase(
+                org_id, detail.deletion_window_days, detail.force, detail.reason or ""
+            )
+        except ErasureRefused as err:
+            # Refused before anything changed: a reason on the bus, and the message is done.
+            self._publisher.publish(
+                "org-erasure-failed",
+                OrgErasureResult(organizationId=org_id, status="REFUSED", reason=str(err)),
+            )
+            logger.warning("erasure refused", extra={"reason": str(err)})
+            return
+        self._publisher.publish(
+            "org-erased",
+            OrgErasureResult(
+                organizationId=org_id,
+                status="ERASED",
+                keys=receipt["keys"],
+                objects=receipt["objects"],
+                bytes=receipt["bytes"],
+                versions=receipt["versions"],
+                residueVersions=len(receipt["residue"]),
+                auditEntryHash=receipt["auditEntry"]["hash"],
+            ),
+        )
+        metrics.add_metric(name="OrgsErased", unit=MetricUnit.Count, value=1)
+
     def _provision(self, request: dict[str, Any]) -> dict[str, Any]:
         record = self._keys.ensure_org_key(OrgCreated.model_validate(request))
         return OrgKeyReady(
@@ -321,7 +370,8 @@ def customer_key_service(
         bucket_region=platform.region,
         start_migration=start,
         publisher=publisher,
-        health=KeyHealthReporter(platform.registry, publisher),
+        health=KeyHealthReporter(platform.registry, publisher, platform.audit),
+        audit=platform.audit,
     )
 
 
@@ -379,6 +429,7 @@ def key_service(platform: Platform) -> OrgKeyService:
         stack_name=settings.stack_name,
         migration_role_arn=settings.migration_role_arn,
         data_bucket=settings.data_bucket,
+        audit=platform.audit,
     )
 
 

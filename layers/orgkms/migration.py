@@ -29,6 +29,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
+from orgkms.audit import record_quietly
 from orgkms.bus import ResultPublisher
 from orgkms.checkpoint import Checkpoint, CheckpointStore, MigrationRefused
 from orgkms.envelope import OrgEnvelope
@@ -95,6 +96,7 @@ class MigrationService:
         publisher: ResultPublisher,
         config: MigrationConfig,
         sfn: Any = None,
+        audit: Any = None,
     ) -> None:
         self._registry = registry
         self._checkpoints = checkpoints
@@ -106,6 +108,7 @@ class MigrationService:
         self._publisher = publisher
         self._config = config
         self._sfn = sfn
+        self._audit = audit
         self._validators: dict[tuple[str, str], OrgEnvelope] = {}
 
     @classmethod
@@ -123,6 +126,7 @@ class MigrationService:
             kms_for_region=lambda region: platform.client("kms", region),
             publisher=ResultPublisher(platform.client("events"), settings.event_bus_name),
             sfn=platform.client("stepfunctions"),
+            audit=platform.audit,
             config=MigrationConfig.from_env(
                 settings.shared_key_arn, int(settings.cache.max_age_seconds)
             ),
@@ -286,6 +290,16 @@ class MigrationService:
         except Exception as err:
             logger.warning("migration-completed not published", extra={"error": str(err)})
         logger.info("migration completed", extra={"org_id": org_id, "target_key_arn": target})
+        record_quietly(
+            self._audit,
+            org_id,
+            "migrated",
+            targetKeyArn=target,
+            sourceKeyArns=checkpoint.source_key_arns,
+            retired=checkpoint.retired,
+            objects=checkpoint.done,
+            execution=checkpoint.execution,
+        )
         return {**state, "status": "COMPLETED", "retired": checkpoint.retired}
 
     def fail(self, execution: str, state: dict[str, Any], error: dict[str, Any]) -> dict[str, Any]:
@@ -321,6 +335,10 @@ class MigrationService:
             self._byok_settled(org_id, target, accepted=False, reason=reason, execution=state)
         own = checkpoint or Checkpoint(org_id, execution, "REFUSED", reason=reason)
         self._publish("migration-failed", own, org_id=org_id, reason=reason)
+        if org_id:
+            record_quietly(
+                self._audit, org_id, "migration-failed", reason=reason[:500], execution=execution
+            )
         logger.error(
             "migration failed", extra={"org_id": org_id, "reason": reason, "execution": execution}
         )
@@ -602,6 +620,14 @@ class MigrationService:
         either way, and ``orgkms status`` reads the registry)."""
         from orgkms.models import ByokResult
 
+        record_quietly(
+            self._audit,
+            org_id,
+            "byok-accepted" if accepted else "byok-rejected",
+            keyArn=key_arn,
+            reason=reason[:500],
+            execution=str(execution.get("execution", "")),
+        )
         try:
             self._registry.set_attributes(
                 org_id,

@@ -164,6 +164,31 @@ class MigrationResult(_Detail):
     retired: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class OrgErasureRequest(BaseModel):
+    """detail-type ``org-erasure-requested``: erase the organization (right to erasure)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+
+    organization_id: str = Field(alias="organizationId", pattern=ORG_ID_PATTERN)
+    deletion_window_days: int = Field(default=30, ge=7, le=30, alias="deletionWindowDays")
+    force: bool = False
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class OrgErasureResult(_Detail):
+    """Results ``org-erased`` (the receipt's summary) and ``org-erasure-failed``."""
+
+    organization_id: str = Field(alias="organizationId")
+    status: str = ""
+    reason: str = ""
+    keys: list[dict[str, Any]] = Field(default_factory=list)
+    objects: int = 0
+    bytes: int = 0
+    versions: int = 0
+    residue_versions: int = Field(default=0, alias="residueVersions")
+    audit_entry_hash: str = Field(default="", alias="auditEntryHash")
+
+
 # detail-type -> model of the control-plane events orgkms consumes.
 CONTROL_PLANE_EVENTS: dict[str, type[BaseModel]] = {
     "org-created": OrgCreated,
@@ -171,6 +196,7 @@ CONTROL_PLANE_EVENTS: dict[str, type[BaseModel]] = {
     "byok-requested": ByokRequested,
     "rotate-due": RotateDue,
     "key-compromised": KeyCompromised,
+    "org-erasure-requested": OrgErasureRequest,
 }
 RESULT_EVENTS: dict[str, type[BaseModel]] = {
     "org-key-ready": OrgKeyReady,
@@ -183,6 +209,8 @@ RESULT_EVENTS: dict[str, type[BaseModel]] = {
     "key-unavailable": KeyHealthChanged,
     "key-restored": KeyHealthChanged,
     "key-compromise-started": MigrationResult,
+    "org-erased": OrgErasureResult,
+    "org-erasure-failed": OrgErasureResult,
 }
 
 

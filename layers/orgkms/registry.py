@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from orgkms.errors import OrgKmsError
 
-Status = Literal["CREATING", "READY"]
+Status = Literal["CREATING", "READY", "ERASING", "ERASED"]
 KeyMode = Literal["dedicated", "shared", "customer"]
 KeyHealth = Literal["AVAILABLE", "UNAVAILABLE"]
 # Items that are not organizations start with this (org ids cannot): key-ownership guards.
@@ -50,6 +50,8 @@ class OrgRecord:
     next_rotation_at: int = 0
     last_rotated_at: int = 0
     last_rotation: str = ""
+    erased_at: int = 0
+    erasure_hash: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -204,6 +206,60 @@ class OrgRegistry:
             )
         except ClientError as err:
             raise RegistryError(f"updating keys of {org_id!r} failed: {_code(err)}") from err
+
+    def begin_erasure(self, org_id: str) -> None:
+        """READY -> ERASING (a repeat on ERASING is allowed: it resumes a crashed erasure)."""
+        self._transition(org_id, ("READY", "ERASING"), "ERASING", "SET erasureStartedAt = :now")
+
+    def mark_erased(self, org_id: str, erasure_hash: str) -> None:
+        """ERASING -> ERASED, with the hash of the audit entry that records the erasure."""
+        self._transition(
+            org_id,
+            ("ERASING",),
+            "ERASED",
+            "SET erasedAt = :now, erasureHash = :hash",
+            {":hash": {"S": erasure_hash}},
+        )
+
+    def cancel_erasure(self, org_id: str) -> None:
+        """ERASED or ERASING -> READY (the org's keys were re-enabled)."""
+        self._transition(
+            org_id,
+            ("ERASED", "ERASING"),
+            "READY",
+            "SET erasureCancelledAt = :now REMOVE erasedAt, erasureHash, erasureStartedAt",
+        )
+
+    def _transition(
+        self,
+        org_id: str,
+        allowed: tuple[str, ...],
+        to: str,
+        expression: str,
+        values: dict[str, Any] | None = None,
+    ) -> None:
+        set_part, _, remove_part = expression.partition(" REMOVE ")
+        update = f"{set_part}, #s = :to" + (f" REMOVE {remove_part}" if remove_part else "")
+        allowed_values = {f":from{i}": {"S": status} for i, status in enumerate(allowed)}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key=_key(org_id),
+                UpdateExpression=update,
+                ConditionExpression=f"#s IN ({', '.join(allowed_values)})",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    **allowed_values,
+                    ":to": {"S": to},
+                    ":now": {"N": str(int(self._clock()))},
+                    **(values or {}),
+                },
+            )
+        except ClientError as err:
+            raise RegistryError(
+                f"organization {org_id!r}: cannot move to {to} from its current status "
+                f"({_code(err)})"
+            ) from err
 
     def scan(self) -> Iterator[OrgRecord]:
         """Every organization. For status and reports only: never on an encrypt or decrypt path."""
@@ -375,4 +431,6 @@ def _record(item: dict[str, Any]) -> OrgRecord:
         next_rotation_at=n("nextRotationAt"),
         last_rotated_at=n("lastRotatedAt"),
         last_rotation=s("lastRotation"),
+        erased_at=n("erasedAt"),
+        erasure_hash=s("erasureHash"),
     )

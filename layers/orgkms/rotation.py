@@ -28,6 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from orgkms.audit import record_quietly
 from orgkms.errors import KeyUnavailable, OrgNotFound, OrgNotReady
 from orgkms.models import DEFAULT_ROTATION_DAYS, MIN_ROTATION_DAYS, KeyRotated, MigrationRequest
 from orgkms.observability import SERVICE
@@ -53,7 +54,9 @@ class RotationService:
         start_migration: Callable[[MigrationRequest], str] | None = None,
         clock: Callable[[], float] = time.time,
         platform_account: str = "",
+        audit: Any = None,
     ) -> None:
+        self._audit = audit
         self._registry = registry
         self._platform_account = platform_account
         self._kms_for_region = kms_for_region
@@ -119,6 +122,14 @@ class RotationService:
                 "rotationShard": rotation_shard(org_id),
                 "rotationPeriodDays": period,
             },
+        )
+        record_quietly(
+            self._audit,
+            org_id,
+            "key-rotated",
+            keyArn=result.key_arn,
+            rotation=result.action,
+            rotationEnabled=result.rotation_enabled,
         )
         logger.info(
             "rotation handled",

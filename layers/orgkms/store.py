@@ -11,8 +11,9 @@ from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
+from orgkms.audit import record_quietly
 from orgkms.envelope import OrgEnvelope
-from orgkms.errors import OrgKmsError
+from orgkms.errors import DecryptionRefused, OrgKmsError
 from orgkms.ids import org_prefix, validate_data_type, validate_org_id
 
 FORMAT_VERSION = "esdk-v1"
@@ -34,15 +35,17 @@ class StoredObject:
     key_arn: str
     data_type: str
     size: int
+    sse_key_arn: str = ""  # the SSE-KMS key of an object S3 encrypts itself, if any
 
 
 class OrgStore:
     """Put and get organizations' files, encrypted client-side, streaming both ways."""
 
-    def __init__(self, envelope: OrgEnvelope, s3: Any, bucket: str) -> None:
+    def __init__(self, envelope: OrgEnvelope, s3: Any, bucket: str, audit: Any = None) -> None:
         self._envelope = envelope
         self._s3 = s3
         self._bucket = bucket
+        self._audit = audit
 
     def put(
         self, org_id: str, data_type: str, name: str, source: IO[bytes], length: int | None = None
@@ -71,14 +74,19 @@ class OrgStore:
     def get(self, org_id: str, name: str, sink: IO[bytes], data_type: str | None = None) -> None:
         """Decrypt object ``name`` of ``org_id`` into ``sink``."""
         key = object_key(org_id, name)
+        self._envelope.record(org_id)  # an erased or unknown org is refused before S3 is read
         try:
             body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 raise ObjectNotFound(f"organization {org_id!r} has no object {name!r}") from None
             raise
-        with body:
-            self._envelope.decrypt_stream(org_id, body, sink, data_type)
+        try:
+            with body:
+                self._envelope.decrypt_stream(org_id, body, sink, data_type)
+        except DecryptionRefused:
+            record_quietly(self._audit, org_id, "decrypt-refused", name=name, s3Key=key)
+            raise
 
     def get_to_file(self, org_id: str, name: str, path: str, data_type: str | None = None) -> None:
         """Decrypt into ``path`` through a temporary file: nothing is left behind on refusal."""
@@ -109,6 +117,7 @@ class OrgStore:
                         key_arn=meta.get(META_KEY_ARN, ""),
                         data_type=meta.get(META_DATA_TYPE, ""),
                         size=int(entry["Size"]),
+                        sse_key_arn=str(head.get("SSEKMSKeyId", "")),
                     )
                 )
         return found

@@ -8,6 +8,7 @@ import pytest
 
 from orgkms.errors import DecryptionRefused
 from orgkms.store import FORMAT_VERSION, ObjectNotFound, object_key
+from tests.conftest import copy_object_to_org
 
 
 def test_put_stores_an_esdk_message_under_the_orgs_prefix_with_metadata(
@@ -52,10 +53,7 @@ def test_objects_copied_under_another_orgs_prefix_are_still_refused(
 ) -> None:
     a, b = create_org(), create_org()
     stored = platform.store.put(a, "report", "x.txt", io.BytesIO(b"secret"))
-    bucket = platform.settings.data_bucket
-    stack.client("s3").copy_object(
-        Bucket=bucket, Key=f"orgs/{b}/x.txt", CopySource={"Bucket": bucket, "Key": stored.s3_key}
-    )
+    copy_object_to_org(stack, platform, stored.s3_key, b, "x.txt")
 
     with pytest.raises(DecryptionRefused):
         platform.store.get(b, "x.txt", io.BytesIO())
@@ -66,10 +64,7 @@ def test_a_refused_get_to_file_leaves_no_file_behind(
 ) -> None:
     a, b = create_org(), create_org()
     stored = platform.store.put(a, "report", "x.txt", io.BytesIO(b"secret" * 100_000))
-    bucket = platform.settings.data_bucket
-    stack.client("s3").copy_object(
-        Bucket=bucket, Key=f"orgs/{b}/x.txt", CopySource={"Bucket": bucket, "Key": stored.s3_key}
-    )
+    copy_object_to_org(stack, platform, stored.s3_key, b, "x.txt")
 
     with pytest.raises(DecryptionRefused):
         platform.store.get_to_file(b, "x.txt", str(tmp_path / "out.txt"))
