@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from orgkms.audit import record_quietly
-from orgkms.errors import KeyProvisioningError
+from orgkms.errors import KeyProvisioningError, OrgErased
 from orgkms.ids import org_alias_name
 from orgkms.models import DEFAULT_ROTATION_DAYS, OrgCreated
 from orgkms.observability import SERVICE
@@ -80,12 +80,20 @@ class OrgKeyService:
     def audit(self) -> Any:
         return self._audit
 
+    def refuse_if_erased(self, org_id: str, record: OrgRecord | None = None) -> None:
+        """An erased organization's id never gets a new key: its receipt and audit trail stay
+        anchored to it, and its destroyed data must stay unreadable."""
+        record = record or self._registry.get(org_id)
+        if record is not None and record.status in ("ERASING", "ERASED"):
+            raise OrgErased(f"organization {org_id!r} was erased; its id is not given a new key")
+
     def ensure_org_key(self, request: OrgCreated) -> OrgRecord:
         """Return the organization's READY record, creating its key if needed."""
         org_id = request.organization_id
         region = request.region or self._default_region
 
         existing = self._registry.get(org_id)
+        self.refuse_if_erased(org_id, existing)
         if existing and existing.ready:
             if existing.key_mode != request.key_mode:
                 logger.warning(

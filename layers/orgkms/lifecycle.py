@@ -29,7 +29,7 @@ from orgkms.aws import Platform
 from orgkms.bus import PublishError, ResultPublisher
 from orgkms.checkpoint import MigrationRefused
 from orgkms.customer_keys import ByokRejected, CustomerKeyService
-from orgkms.errors import ErasureRefused, InvalidEvent, OrgKmsError, OrgNotFound
+from orgkms.errors import ErasureRefused, InvalidEvent, OrgErased, OrgKmsError, OrgNotFound
 from orgkms.keys import OrgKeyService
 from orgkms.models import (
     CONTROL_PLANE_EVENTS,
@@ -182,7 +182,23 @@ class ControlPlaneConsumer:
 
     def _org_created(self, detail: OrgCreated) -> None:
         logger.append_keys(org_id=detail.organization_id)
-        ready = self._provision_once(request=detail.model_dump(by_alias=True))
+        try:
+            # Checked before the idempotency record, which would answer with the key it made.
+            self._keys.refuse_if_erased(detail.organization_id)
+            ready = self._provision_once(request=detail.model_dump(by_alias=True))
+        except OrgErased as err:
+            # Refused for good: answered on the bus once, and the message is done.
+            logger.warning("org-created refused", extra={"reason": str(err)})
+            self._publisher.publish(
+                "event-rejected",
+                EventRejected(
+                    reason=str(err),
+                    messageId="",
+                    detailType="org-created",
+                    organizationId=detail.organization_id,
+                ),
+            )
+            return
         if self._rotation is not None:
             record = self._keys.registry.get(detail.organization_id)
             if record is not None and not record.next_rotation_at:
