@@ -257,7 +257,11 @@ class OrgEnvelope:
                 raise KeyUnavailable(_unavailable_text(org_id, "decrypt with", code)) from None
             materials.counters.refusals += 1
             raise DecryptionRefused(org_id) from None
-        self._succeeded(org_id, materials)
+        record = materials.record
+        # A data key that opened may be under an older key of the decrypt list: only an org whose
+        # one decrypt key is its encrypt key proves that key works by decrypting.
+        if set(record.decrypt_key_arns) <= {record.encrypt_key_arn}:
+            self._succeeded(org_id, materials)
         materials.counters.decrypts += 1
         return context
 
