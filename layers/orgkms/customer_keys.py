@@ -150,7 +150,7 @@ class CustomerKeyService:
             if record.encrypt_key_arn == key_arn and record.decrypt_key_arns == (key_arn,):
                 self._settle(org_id, key_arn, "ACCEPTED", "already on this key")
                 return ""
-            execution = self._start(org_id, key_arn)
+            execution = self._start(record, key_arn)
         except ByokRejected as rejected:
             self._settle(org_id, str(key_reference)[:2048], "REJECTED", rejected.reason, rejected)
             raise
@@ -278,7 +278,8 @@ class CustomerKeyService:
                 f"KMS unreachable ({type(err).__name__})", "retry later", True
             ) from None
 
-    def _start(self, org_id: str, key_arn: str) -> str:
+    def _start(self, record: OrgRecord, key_arn: str) -> str:
+        org_id = record.org_id
         if self._start_migration is None:
             raise ByokRejected("this deployment has no re-key workflow", "")
         from orgkms.checkpoint import MigrationRefused
@@ -289,7 +290,14 @@ class CustomerKeyService:
         try:
             return self._start_migration(request)
         except MigrationRefused as err:
-            self._registry.release_key_guard(key_arn, org_id)
+            # The running migration may be this org's earlier move onto the same key (a repeated
+            # request): its reservation stays.
+            if key_arn not in (
+                record.byok_key_arn,
+                record.encrypt_key_arn,
+                *record.decrypt_key_arns,
+            ):
+                self._registry.release_key_guard(key_arn, org_id)
             raise ByokRejected(str(err), "send byok-requested again once it has finished") from None
 
     def _settle(
