@@ -27,7 +27,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orgkms.audit import record_quietly
-from orgkms.errors import OrgKmsError, OrgNotFound, OrgNotReady
+from orgkms.errors import REVOCATION_CODES, OrgKmsError, OrgNotFound, OrgNotReady
 from orgkms.models import ByokResult, MigrationRequest
 from orgkms.observability import SERVICE
 from orgkms.policy import DATA_TYPE_CONTEXT_KEY, ORG_CONTEXT_KEY, build_customer_key_statements
@@ -46,10 +46,13 @@ PREFLIGHT_DATA_TYPE = "orgkms-preflight"
 class ByokRejected(OrgKmsError):
     """A customer key orgkms will not use, with the reason and what the customer can do."""
 
-    def __init__(self, reason: str, fix: str) -> None:
+    def __init__(self, reason: str, fix: str, transient: bool = False) -> None:
         super().__init__(f"{reason}; fix: {fix}" if fix else reason)
         self.reason = reason
         self.fix = fix
+        # Throttling, an internal KMS error or an unreachable endpoint: says nothing about the
+        # key, so it is never recorded as a revocation.
+        self.transient = transient
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class CustomerKeyService:
             if record.encrypt_key_arn == key_arn and record.decrypt_key_arns == (key_arn,):
                 self._settle(org_id, key_arn, "ACCEPTED", "already on this key")
                 return ""
-            execution = self._start(org_id, key_arn)
+            execution = self._start(record, key_arn)
         except ByokRejected as rejected:
             self._settle(org_id, str(key_reference)[:2048], "REJECTED", rejected.reason, rejected)
             raise
@@ -201,7 +204,7 @@ class CustomerKeyService:
             _require_usable_metadata(metadata)
             self._round_trip(org_id, key_arn)
         except ByokRejected as problem:
-            if self._health:
+            if self._health and not problem.transient:
                 self._health(org_id, key_arn, False, problem.reason)
             return False, str(problem)
         if self._health:
@@ -239,9 +242,11 @@ class CustomerKeyService:
                     f"your key policy does not let the platform describe {reference.arn}",
                     POLICY_FIX.format(org=org_id),
                 ) from None
-            raise ByokRejected(f"DescribeKey failed ({code})", "retry later") from None
+            raise ByokRejected(f"DescribeKey failed ({code})", "retry later", True) from None
         except BotoCoreError as err:
-            raise ByokRejected(f"KMS unreachable ({type(err).__name__})", "retry later") from None
+            raise ByokRejected(
+                f"KMS unreachable ({type(err).__name__})", "retry later", True
+            ) from None
 
     def _round_trip(self, org_id: str, key_arn: str) -> None:
         kms = self._kms_for_region(key_arn.split(":")[3])
@@ -259,15 +264,22 @@ class CustomerKeyService:
                 "DisabledException": "the key is disabled",
                 "KMSInvalidStateException": "the key is not in a usable state",
             }
+            if code not in REVOCATION_CODES:
+                raise ByokRejected(
+                    f"a test encryption failed ({code})", "retry later", True
+                ) from None
             fix = POLICY_FIX.format(org=org_id) if code == "AccessDeniedException" else ""
             raise ByokRejected(
                 f"{reasons.get(code, 'a test encryption failed')} ({code})",
                 fix or "enable the key and send the request again",
             ) from None
         except BotoCoreError as err:
-            raise ByokRejected(f"KMS unreachable ({type(err).__name__})", "retry later") from None
+            raise ByokRejected(
+                f"KMS unreachable ({type(err).__name__})", "retry later", True
+            ) from None
 
-    def _start(self, org_id: str, key_arn: str) -> str:
+    def _start(self, record: OrgRecord, key_arn: str) -> str:
+        org_id = record.org_id
         if self._start_migration is None:
             raise ByokRejected("this deployment has no re-key workflow", "")
         from orgkms.checkpoint import MigrationRefused
@@ -278,7 +290,14 @@ class CustomerKeyService:
         try:
             return self._start_migration(request)
         except MigrationRefused as err:
-            self._registry.release_key_guard(key_arn, org_id)
+            # The running migration may be this org's earlier move onto the same key (a repeated
+            # request): its reservation stays.
+            if key_arn not in (
+                record.byok_key_arn,
+                record.encrypt_key_arn,
+                *record.decrypt_key_arns,
+            ):
+                self._registry.release_key_guard(key_arn, org_id)
             raise ByokRejected(str(err), "send byok-requested again once it has finished") from None
 
     def _settle(

@@ -37,7 +37,13 @@ from aws_encryption_sdk.materials_managers.caching import CachingCryptoMaterials
 from botocore.exceptions import BotoCoreError
 
 from orgkms.config import CachePolicy
-from orgkms.errors import DecryptionRefused, KeyUnavailable, OrgErased, OrgNotReady
+from orgkms.errors import (
+    REVOCATION_CODES,
+    DecryptionRefused,
+    KeyUnavailable,
+    OrgErased,
+    OrgNotReady,
+)
 from orgkms.ids import validate_data_type, validate_org_id
 from orgkms.policy import DATA_TYPE_CONTEXT_KEY, ORG_CONTEXT_KEY
 from orgkms.registry import OrgRecord
@@ -60,16 +66,6 @@ MAX_CACHED_ORGS = 1_000
 # error (disabled, deleted, denied, throttled, internal, unreachable) means the key cannot be used
 # right now: KeyUnavailable, which callers may retry, never mistake for tampering.
 REFUSAL_CODES = {"InvalidCiphertextException", "IncorrectKeyException"}
-# KMS error codes that mean the key has been taken away (disabled, scheduled for deletion, not
-# imported, our access removed): the organization's key is unavailable until it comes back.
-# Throttling and internal errors are transient and change nothing.
-REVOCATION_CODES = {
-    "DisabledException",
-    "KMSInvalidStateException",
-    "AccessDeniedException",
-    "NotFoundException",
-    "KeyUnavailableException",
-}
 # Told when an org key is found unavailable or working again: (org id, key ARN, available, why).
 HealthListener = Callable[[str, str, bool, str], Any]
 # Messages orgkms accepts are framed, with frames no larger than this: memory stays bounded.
@@ -261,7 +257,11 @@ class OrgEnvelope:
                 raise KeyUnavailable(_unavailable_text(org_id, "decrypt with", code)) from None
             materials.counters.refusals += 1
             raise DecryptionRefused(org_id) from None
-        self._succeeded(org_id, materials)
+        record = materials.record
+        # A data key that opened may be under an older key of the decrypt list: only an org whose
+        # one decrypt key is its encrypt key proves that key works by decrypting.
+        if set(record.decrypt_key_arns) <= {record.encrypt_key_arn}:
+            self._succeeded(org_id, materials)
         materials.counters.decrypts += 1
         return context
 

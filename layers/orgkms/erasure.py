@@ -195,6 +195,7 @@ class ErasureService:
                 residueSha256=hashlib.sha256(canonical_json({"r": residue}).encode()).hexdigest(),
                 forced=force,
                 reason=reason,
+                deletionWindowDays=window_days,
             )
             receipt["auditEntry"] = {"sequence": entry.sequence, "hash": entry.hash}
         self._registry.mark_erased(org_id, receipt["auditEntry"]["hash"])
@@ -213,6 +214,7 @@ class ErasureService:
             raise ErasureRefused(f"organization {org_id!r} is not registered")
         if record.status not in ("ERASED", "ERASING"):
             raise ErasureRefused(f"organization {org_id!r} is not erased ({record.status})")
+        self._refuse_after_window(record)
         pending = [self._pending_deletion(arn) for arn in self._keys_to_restore(record)]
 
         restored = []
@@ -262,6 +264,19 @@ class ErasureService:
             else:
                 kept[arn] = "not a key orgkms made for this organization (e.g. the shared key)"
         return destroyed, kept
+
+    def _refuse_after_window(self, record: OrgRecord) -> None:
+        """The window runs from the erasure itself, so it also binds an org that had no key of
+        its own to destroy (the shared key's orgs, erased with ``force``)."""
+        if self._audit is None or not record.erased_at:
+            return
+        erased = [e for e in self._audit.entries(record.org_id) if e.action == "erased"]
+        window = erased[-1].fields.get("deletionWindowDays") if erased else None
+        if isinstance(window, int) and record.erased_at + window * 86_400 <= self._clock():
+            raise ErasureRefused(
+                f"organization {record.org_id!r} was erased on {_iso(record.erased_at)} with a "
+                f"{window}-day window: too late to cancel"
+            )
 
     def _keys_to_restore(self, record: OrgRecord) -> list[str]:
         """The org's current keys, and old keys only if the erasure itself scheduled them (a key

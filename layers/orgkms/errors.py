@@ -5,6 +5,19 @@ translated at the AWS boundary (``raise ... from err``) into one of these, namin
 and key ARN, never the data.
 """
 
+# KMS error codes that mean the key has been taken away (disabled, scheduled for deletion, not
+# imported, our access removed): the organization's key is unavailable until it comes back.
+# Throttling and internal errors are transient and change nothing.
+REVOCATION_CODES = frozenset(
+    {
+        "DisabledException",
+        "KMSInvalidStateException",
+        "AccessDeniedException",
+        "NotFoundException",
+        "KeyUnavailableException",
+    }
+)
+
 
 class OrgKmsError(Exception):
     """Base class: anything orgkms refuses or fails to do."""

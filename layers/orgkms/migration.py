@@ -332,7 +332,14 @@ class MigrationService:
             self._checkpoints.save(checkpoint)
         if state.get("purpose") == "byok" and org_id:
             target = str(state.get("targetKeyArn", ""))
-            self._byok_settled(org_id, target, accepted=False, reason=reason, execution=state)
+            self._byok_settled(
+                org_id,
+                target,
+                accepted=False,
+                reason=reason,
+                execution=state,
+                held_lock=checkpoint is not None,
+            )
         own = checkpoint or Checkpoint(org_id, execution, "REFUSED", reason=reason)
         self._publish("migration-failed", own, org_id=org_id, reason=reason)
         if org_id:
@@ -614,10 +621,20 @@ class MigrationService:
     # ------------------------------------------------------------------ keys
 
     def _byok_settled(
-        self, org_id: str, key_arn: str, accepted: bool, reason: str, execution: dict[str, Any]
+        self,
+        org_id: str,
+        key_arn: str,
+        accepted: bool,
+        reason: str,
+        execution: dict[str, Any],
+        held_lock: bool = False,
     ) -> None:
         """Record and announce the outcome of a BYOK move (best effort: the data is consistent
-        either way, and ``orgkms status`` reads the registry)."""
+        either way, and ``orgkms status`` reads the registry).
+
+        A refused move frees the key's reservation only if this execution held the org's lock
+        (else another execution may be moving the org onto the key) and the org does not use the
+        key (a move that failed after its dual phase leaves the org encrypting under it)."""
         from orgkms.models import ByokResult
 
         record_quietly(
@@ -633,8 +650,13 @@ class MigrationService:
                 org_id,
                 {"byokStatus": "ACCEPTED" if accepted else "REJECTED", "byokReason": reason},
             )
-            if not accepted and key_arn:
-                self._registry.release_key_guard(key_arn, org_id)
+            if not accepted and key_arn and held_lock:
+                record = self._registry.get(org_id)
+                if record is None or key_arn not in (
+                    record.encrypt_key_arn,
+                    *record.decrypt_key_arns,
+                ):
+                    self._registry.release_key_guard(key_arn, org_id)
             self._publisher.publish(
                 "byok-accepted" if accepted else "byok-rejected",
                 ByokResult(
