@@ -13,6 +13,7 @@ link, or a head naming an entry that is gone) and a reordered entry are all dete
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -122,7 +123,10 @@ class AuditTrail:
         """Append one entry after the current head; returns it with its hash."""
         validate_org_id(org_id)
         _validate_action(action)
-        for _ in range(APPEND_ATTEMPTS):
+        for attempt in range(APPEND_ATTEMPTS):
+            if attempt:
+                # Another writer moved the head: back off (full jitter) before reading it again.
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not a secret
             sequence, prev_hash = self._head(org_id)
             body = {
                 "organizationId": org_id,

@@ -378,6 +378,10 @@ class OrgEnvelope:
         self._local.last_kms_error = None
         try:
             yield
+        except BotoCoreError as err:
+            raise KeyUnavailable(
+                _unavailable_text(org_id, "reach KMS for", type(err).__name__)
+            ) from err
         except AWSEncryptionSDKClientError as err:
             code = getattr(self._local, "last_kms_error", None) or type(err).__name__
             materials = self._orgs.get(org_id)

@@ -80,6 +80,11 @@ class OrgKeyService:
     def audit(self) -> Any:
         return self._audit
 
+    def in_another_account(self, key_arn: str) -> bool:
+        """Does ``key_arn`` name a key of another AWS account (a customer's key)?"""
+        parts = key_arn.split(":")
+        return len(parts) > 4 and parts[4] != self._account_id
+
     def refuse_if_erased(self, org_id: str, record: OrgRecord | None = None) -> None:
         """An erased organization's id never gets a new key: its receipt and audit trail stay
         anchored to it, and its destroyed data must stay unreadable."""

@@ -147,6 +147,15 @@ class MigrationService:
             raise MigrationRefused(
                 f"organization {org_id!r} is already on {request.target_key_arn}"
             )
+        if (
+            request.target_key_arn
+            and request.purpose != "byok"
+            and self._keys.in_another_account(request.target_key_arn)
+        ):
+            raise MigrationRefused(
+                f"{request.target_key_arn} is a key of another account: a customer's key comes "
+                "in through byok-requested, which checks it and reserves it for one organization"
+            )
         checkpoint = self._checkpoints.begin_unless_running(org_id, execution, self._is_running)
         if checkpoint.status != "PREPARING":
             return self._state(request, checkpoint)  # a retried prepare of a started migration

@@ -217,7 +217,7 @@ class OrgRegistry:
             org_id,
             ("ERASING",),
             "ERASED",
-            "SET erasedAt = :now, erasureHash = :hash",
+            "SET erasedAt = :now, erasureHash = :hash REMOVE nextRotationAt, rotationShard",
             {":hash": {"S": erasure_hash}},
         )
 
@@ -227,7 +227,10 @@ class OrgRegistry:
             org_id,
             ("ERASED", "ERASING"),
             "READY",
-            "SET erasureCancelledAt = :now REMOVE erasedAt, erasureHash, erasureStartedAt",
+            # Back on the rotation index, due at once: the next daily scan confirms its key.
+            "SET erasureCancelledAt = :now, nextRotationAt = :now, rotationShard = :shard "
+            "REMOVE erasedAt, erasureHash, erasureStartedAt",
+            {":shard": {"S": rotation_shard(org_id)}},
         )
 
     def _transition(

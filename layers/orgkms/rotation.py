@@ -145,8 +145,14 @@ class RotationService:
         with _kms_errors(record.org_id, key_arn):
             used = self._on_demand_rotations(kms, key_arn)
             if on_demand and used < MAX_ON_DEMAND_ROTATIONS:
-                kms.rotate_key_on_demand(KeyId=key_arn)
-                return self._rotated(record, "rotated-on-demand", True, period, used + 1)
+                try:
+                    kms.rotate_key_on_demand(KeyId=key_arn)
+                    return self._rotated(record, "rotated-on-demand", True, period, used + 1)
+                except ClientError as err:
+                    if (
+                        _code(err) != "LimitExceededException"
+                    ):  # a concurrent rotation used the last
+                        raise
             auto_period = max(period, MIN_ROTATION_DAYS)
             kms.enable_key_rotation(KeyId=key_arn, RotationPeriodInDays=auto_period)
             status = kms.get_key_rotation_status(KeyId=key_arn)
