@@ -130,11 +130,13 @@ class ControlPlaneConsumer:
                 self._org_created(detail)
             elif isinstance(detail, MigrationRequest):
                 self._migration_requested(detail)
-        except OrgKmsError as err:
-            # Retried by SQS, then dead-lettered: say why each time.
+        except Exception as err:
+            # Retried by SQS, then dead-lettered: say why each time, whatever failed (an AWS
+            # error or timeout that no step translated, an idempotency record in progress).
+            reason = str(err) if isinstance(err, OrgKmsError) else f"{type(err).__name__}: {err}"
             logger.error(
                 "control-plane event failed; it will be retried",
-                extra={"reason": str(err), "message_id": record.message_id},
+                extra={"reason": reason[:500], "message_id": record.message_id},
             )
             raise
 
