@@ -155,6 +155,11 @@ def tier_capture() -> Iterator[TierCapture]:
     monkeypatch = pytest.MonkeyPatch()
     capture = TierCapture(LogCollector(), DataKeys())
     capture.data_keys.install(monkeypatch)
+    from aws_lambda_powertools import Logger
+
+    from orgkms.observability import SERVICE
+
+    Logger(service=SERVICE)  # as a handler module does: its own handler stays the logger's first
     # One handler per logger: Powertools filters the root logger's handlers so that its own
     # records are not seen twice there; the "orgkms" logger's handler sees them.
     handlers = {

@@ -10,7 +10,11 @@ does: the whole invocation fails, every message of its batch returns to its queu
 """
 
 import datetime as real_datetime
+import json
+import os
 import random
+import sys
+import threading
 import types
 from collections import Counter
 from collections.abc import Iterator
@@ -75,29 +79,45 @@ class FaultInjector:
         self._rng = random.Random(seed)
         self.rate = rate
         self._faults = faults
-        self.armed = False
         self.calls = 0
         self.injected: Counter[str] = Counter()
-        self._pending_after: dict[int, Fault] = {}
+        self._active = 0  # handler invocations running now, in any thread
+        # Kill the function at exactly this call (counted over ``kill_services``), once.
+        self.kill_at: int | None = None
+        self.kill_services: frozenset[str] = frozenset({"s3", "kms"})
+        self.killed_at = ""
+        self.kill_candidates = 0
+        self._lock = threading.Lock()
 
     def install(self, session: botocore.session.Session) -> None:
         session.register("before-call", self._before_call, unique_id=f"faults-b-{id(self)}")
         session.register("after-call", self._after_call, unique_id=f"faults-a-{id(self)}")
 
     @contextmanager
-    def armed_for(self, armed: bool = True) -> Iterator[None]:
-        previous, self.armed = self.armed, armed
+    def armed(self) -> Iterator[None]:
+        """Faults may strike while this block runs (a handler invocation)."""
+        with self._lock:
+            self._active += 1
         try:
             yield
         finally:
-            self.armed = previous
+            with self._lock:
+                self._active -= 1
 
     def _draw(self, service: str, operation: str) -> Fault | None:
-        if not self.armed:
+        if not self._active or not _called_by_the_product():
             return None
-        self.calls += 1
-        if self._rng.random() >= self.rate:
-            return None
+        with self._lock:
+            self.calls += 1
+            if service in self.kill_services:
+                self.kill_candidates += 1
+            if self.kill_at is not None and service in self.kill_services:
+                self.kill_at -= 1
+                if self.kill_at == 0:
+                    self.kill_at, self.killed_at = None, f"{service}.{operation}"
+                    return Fault(service, "crash")
+            if self._rng.random() >= self.rate:
+                return None
         candidates = [f for f in self._faults if f.applies(service, operation)]
         return self._rng.choice(candidates) if candidates else None
 
@@ -108,7 +128,7 @@ class FaultInjector:
             return None
         after = fault.kind == "lost-answer" or (fault.kind == "crash" and self._rng.random() < 0.5)
         if after:
-            self._pending_after[id(context)] = fault
+            context[_PENDING] = fault
             return None
         self.injected[f"{fault.label} ({operation})"] += 1
         if fault.kind == "crash":
@@ -123,7 +143,7 @@ class FaultInjector:
         return response, parsed
 
     def _after_call(self, model: Any, context: dict[str, Any], **_: Any) -> None:
-        fault = self._pending_after.pop(id(context), None)
+        fault = context.pop(_PENDING, None)
         if fault is None:
             return
         operation = model.name
@@ -133,22 +153,39 @@ class FaultInjector:
         raise ReadTimeoutError(endpoint_url=f"https://emulated/{operation}")
 
 
+_PENDING = "orgkms-stress-fault-after-call"
+_PRODUCT = (f"{os.sep}layers{os.sep}orgkms{os.sep}", f"{os.sep}functions{os.sep}")
+_EMULATOR = f"{os.sep}layers{os.sep}orgkms{os.sep}local{os.sep}"
+
+
+def _called_by_the_product() -> bool:
+    """Is this AWS call made by orgkms's own code (a handler, the library), not by the emulator
+    (Step Functions' interpreter invoking a step) nor by the test?"""
+    frame = sys._getframe(3)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if any(part in name for part in _PRODUCT) and _EMULATOR not in name:
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
 @contextmanager
 def faulty_sessions(injector: FaultInjector) -> Iterator[None]:
-    """Every botocore session made meanwhile (boto3's, so every client a handler builds) carries
-    the injector's hooks."""
-    original = botocore.session.get_session
+    """Every botocore session made meanwhile (boto3's and the envelope's own, so every client a
+    handler builds) carries the injector's hooks."""
+    original = botocore.session.Session
 
-    def get_session(env_vars: Any = None) -> botocore.session.Session:
-        session = original(env_vars)
-        injector.install(session)
-        return session
+    class FaultySession(original):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            injector.install(self)
 
-    botocore.session.get_session = get_session
+    botocore.session.Session = FaultySession  # type: ignore[misc]
     try:
         yield
     finally:
-        botocore.session.get_session = original
+        botocore.session.Session = original  # type: ignore[misc]
 
 
 class CrashingRuntime:
@@ -170,10 +207,12 @@ class CrashingRuntime:
 
     def invoke(self, name_or_arn: str, payload: Any) -> tuple[Any, bool]:
         try:
-            with self._injector.armed_for():
+            with self._injector.armed():
                 return self._invoke(name_or_arn, payload)  # type: ignore[no-any-return]
         except LambdaCrash as crash:
-            bodies = [r.get("body", "") for r in (payload or {}).get("Records", [])]
+            event = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
+            records = event.get("Records", []) if isinstance(event, dict) else []
+            bodies = [r.get("body", "") for r in records]
             self.crashes.append({"reason": str(crash), "bodies": bodies})
             return {"errorType": "Runtime.ExitError", "errorMessage": str(crash)}, True
 
