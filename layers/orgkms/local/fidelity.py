@@ -24,6 +24,10 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
 9. DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion accept a key ARN; moto's
    look the ARN up as a raw key id and fail.
 
+12. Decrypt of a corrupted ciphertext blob fails with ``InvalidCiphertextException``; moto's
+    blob names its key in clear, and a corrupted name made it answer ``AccessDeniedException``
+    (which orgkms rightly reads as a key it may not use, not as a tampered message).
+
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
 10. moto's CloudFormation creates an ``AWS::KMS::Key`` with CloudFormation's ``Key``/``Value`` tags,
@@ -48,8 +52,13 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.utils import EventTemplateParser
-from moto.kms.exceptions import NotFoundException, ValidationException
+from moto.kms.exceptions import (
+    InvalidCiphertextException,
+    NotFoundException,
+    ValidationException,
+)
 from moto.kms.models import Key, KmsBackend
+from moto.kms.utils import _deserialize_ciphertext_blob
 
 _installed = False
 
@@ -92,10 +101,20 @@ def _checked(original: Callable[..., Any], key_arg: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _require_known_blob_key(backend: KmsBackend, blob: bytes) -> None:
+    try:
+        key_id = _deserialize_ciphertext_blob(blob).key_id
+    except Exception:
+        return  # moto refuses it itself, as InvalidCiphertextException
+    if key_id not in backend.keys:
+        raise InvalidCiphertextException()
+
+
 def _checked_decrypt(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(self: KmsBackend, *args: Any, **kwargs: Any) -> Any:
         _require_local_arn(self, kwargs.get("key_id"))
+        _require_known_blob_key(self, kwargs.get("ciphertext_blob", args[0] if args else b""))
         plaintext, arn = original(self, *args, **kwargs)
         _require_usable(self, arn)
         return plaintext, arn
