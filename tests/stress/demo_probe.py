@@ -26,7 +26,7 @@ def main(data: str, out: str) -> int:
 
         setattr(KmsBackend, name, recording)
     material: set[bytes] = set()
-    original_stop = _stack_stop_hook(lambda: material.update(_key_material(kms_backends)))
+    original_stop = _stack_stop_hook(lambda: material.update(key_material(kms_backends)))
     try:
         code = run_demo(Path(data), "orgkms")
     finally:
@@ -39,7 +39,8 @@ def main(data: str, out: str) -> int:
     return code
 
 
-def _key_material(backends: Any) -> set[bytes]:
+def key_material(backends: Any) -> set[bytes]:
+    """The material of every key the emulator holds."""
     found = set()
     for account in backends.values():
         for backend in account.values():

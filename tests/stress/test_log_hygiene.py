@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.stress.conftest import CANARY, TierCapture, secret_forms
+from tests.stress.demo_probe import key_material
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,13 +28,7 @@ def leaks(lines: list[str], secrets: set[bytes]) -> list[str]:
 def emulator_key_material() -> set[bytes]:
     from moto.kms.models import kms_backends
 
-    found = set()
-    for account in kms_backends.values():
-        for backend in account.values():
-            for key in backend.keys.values():
-                if isinstance(getattr(key, "key_material", None), bytes):
-                    found.add(key.key_material)
-    return found
+    return key_material(kms_backends)
 
 
 def test_the_demo_prints_no_plaintext_data_key_or_key_material(
