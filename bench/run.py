@@ -11,6 +11,8 @@ Usage::
 5. imports    handler module import time vs ``import boto3``, fresh interpreters (imports.py)
 6. migration  the re-key workflow vs a naive per-object loop with KMS 10 ms slower; a rerun;
               peak RSS growth re-keying one 1 GiB object, in child processes (migration.py)
+7. many       10,000 orgs created by events and used: per-event cost at 10,000 vs 10 orgs; the
+              modelled peak KMS request rate at 1,000 encrypts/s (many_orgs.py)
 
 Benchmarks 1, 2, 4 and 6's first part share one embedded stack (template.yaml inside moto, in
 this process); 3, 5 and 6's second part run child interpreters. Nothing uses the network.
@@ -31,15 +33,16 @@ from pathlib import Path
 
 import imports
 import kms_calls
+import many_orgs
 import memory
 import migration
 import records
 import streaming
 from benchlib import MIB, BenchStack, Report, bench_stack, render_table
 
-BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration")
+BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration", "many")
 # These share one embedded stack in this process; the others start interpreters of their own.
-IN_STACK = {"records", "streaming", "kms", "migration"}
+IN_STACK = {"records", "streaming", "kms", "migration", "many"}
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,11 @@ class Sizes:
     import_runs: int
     migration_objects: int
     migration_big_bytes: int
+    orgs: int
 
 
-FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB)
-QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB)
+FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB, 10_000)
+QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB, 1_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -83,6 +87,7 @@ def run_all(sizes: Sizes, only: list[str]) -> Report:
         "migration": lambda bench: migration.run(
             bench, sizes.migration_objects, sizes.migration_big_bytes
         ),
+        "many": lambda bench: many_orgs.run(bench, sizes.orgs),
     }
     report = Report()
     needs_stack = bool(IN_STACK & set(only))
