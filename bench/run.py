@@ -15,6 +15,8 @@ Usage::
               (customer_keys.py)
 8. blast      blast radius over 1,000 and 10,000 orgs' metadata (100 objects each); an audit of
               5,000 CloudTrail events against LookupEvents' rate (blast.py, no AWS)
+9. many       10,000 orgs created by events and used: per-event cost at 10,000 vs 10 orgs; the
+              modelled peak KMS request rate at 1,000 encrypts/s (many_orgs.py)
 
 Benchmarks 1, 2, 4, 6's first part and 7 share one embedded stack (template.yaml inside moto, in
 this process); 3, 5 and 6's second part run child interpreters. Nothing uses the network.
@@ -37,15 +39,26 @@ import blast
 import customer_keys
 import imports
 import kms_calls
+import many_orgs
 import memory
 import migration
 import records
 import streaming
 from benchlib import MIB, BenchStack, Report, bench_stack, render_table
 
-BENCHMARKS = ("records", "streaming", "memory", "kms", "imports", "migration", "customer", "blast")
+BENCHMARKS = (
+    "records",
+    "streaming",
+    "memory",
+    "kms",
+    "imports",
+    "migration",
+    "customer",
+    "blast",
+    "many",
+)
 # These share one embedded stack in this process; the others start interpreters of their own.
-IN_STACK = {"records", "streaming", "kms", "migration", "customer"}
+IN_STACK = {"records", "streaming", "kms", "migration", "customer", "many"}
 
 
 @dataclass(frozen=True)
@@ -60,10 +73,13 @@ class Sizes:
     customer_records: int
     blast_orgs: int
     audit_events: int
+    orgs: int
 
 
-FULL = Sizes(2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB, 1_000, 10_000, 5_000)
-QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB, 300, 5_000, 5_000)
+FULL = Sizes(
+    2_000, 64 * MIB, 1024 * MIB, 10_000, 5, 1_000, 1024 * MIB, 1_000, 10_000, 5_000, 10_000
+)
+QUICK = Sizes(300, 16 * MIB, 128 * MIB, 2_000, 5, 200, 128 * MIB, 300, 5_000, 5_000, 1_000)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -94,6 +110,7 @@ def run_all(sizes: Sizes, only: list[str]) -> Report:
         ),
         "customer": lambda bench: customer_keys.run(bench, sizes.customer_records),
         "blast": lambda _: blast.run(sizes.blast_orgs, sizes.audit_events),
+        "many": lambda bench: many_orgs.run(bench, sizes.orgs),
     }
     report = Report()
     needs_stack = bool(IN_STACK & set(only))

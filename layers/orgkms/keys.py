@@ -239,14 +239,19 @@ class OrgKeyService:
         """The key a crashed attempt left behind, if any."""
         if previous and previous.pending_key_arn:
             return previous.pending_key_arn
-        if previous is None or not previous.claim_token:
+        if previous is None:
+            return None
+        claims = frozenset({*previous.claim_tokens, previous.claim_token} - {""})
+        if not claims:
             return None
         target = self._alias_target(kms, alias_name)
-        if target and self.owns(target, org_id, kms, previous.claim_token):
+        if target and self.owns(target, org_id, kms, claims):
             return target
-        return self._scan_for_tagged_key(kms, org_id, previous.claim_token)
+        return self._scan_for_tagged_key(kms, org_id, claims)
 
-    def _scan_for_tagged_key(self, kms: Any, org_id: str, claim: str) -> str | None:
+    def _scan_for_tagged_key(
+        self, kms: Any, org_id: str, claim: str | frozenset[str]
+    ) -> str | None:
         # NOTE: reached only when a claim is taken over and the crashed attempt recorded no key
         # (it died between CreateKey and its next registry write), and once when a migration
         # gives a shared-mode org its key. Cost grows with the number of keys in the region;
@@ -270,8 +275,10 @@ class OrgKeyService:
         logger.info("adopting key left by an interrupted attempt", extra={"org_id": org_id})
         return found[0][1]
 
-    def owns(self, key_id: str, org_id: str, kms: Any = None, claim: str | None = None) -> bool:
-        """Did this stack make ``key_id`` for ``org_id`` (under ``claim``, when given)?
+    def owns(
+        self, key_id: str, org_id: str, kms: Any = None, claim: str | frozenset[str] | None = None
+    ) -> bool:
+        """Did this stack make ``key_id`` for ``org_id`` (under ``claim``, or one of them)?
 
         A key tagged for the org alone proves nothing: anyone allowed to create and tag keys
         in the account could have planted it, with a policy of their own.
@@ -282,10 +289,10 @@ class OrgKeyService:
         except ClientError:
             return False
         found = {t["TagKey"]: t["TagValue"] for t in tags}
-        wanted = {ORG_TAG: org_id, STACK_TAG: self._stack_name}
-        if claim is not None:
-            wanted[CLAIM_TAG] = claim
-        return all(found.get(k) == v for k, v in wanted.items())
+        if (found.get(ORG_TAG), found.get(STACK_TAG)) != (org_id, self._stack_name):
+            return False
+        claims = {claim} if isinstance(claim, str) else claim
+        return claims is None or found.get(CLAIM_TAG) in claims
 
     def _alias_target(self, kms: Any, alias_name: str) -> str | None:
         try:

@@ -167,16 +167,18 @@ class ControlPlaneConsumer:
             elif isinstance(detail, ByokRequested):
                 self._byok_requested(detail)
             elif isinstance(detail, RotateDue):
-                self._rotate_due(detail)
+                self._rotate_due(detail, _sent_at(record.body))
             elif isinstance(detail, KeyCompromised):
-                self._key_compromised(detail)
+                self._key_compromised(detail, _sent_at(record.body))
             elif isinstance(detail, OrgErasureRequest):
                 self._erasure_requested(detail)
-        except OrgKmsError as err:
-            # Retried by SQS, then dead-lettered: say why each time.
+        except Exception as err:
+            # Retried by SQS, then dead-lettered: say why each time, whatever failed (an AWS
+            # error or timeout that no step translated, an idempotency record in progress).
+            reason = str(err) if isinstance(err, OrgKmsError) else f"{type(err).__name__}: {err}"
             logger.error(
                 "control-plane event failed; it will be retried",
-                extra={"reason": str(err), "message_id": record.message_id},
+                extra={"reason": reason[:500], "message_id": record.message_id},
             )
             raise
 
@@ -227,7 +229,7 @@ class ControlPlaneConsumer:
             return
         logger.info("BYOK re-key started", extra={"execution": execution})
 
-    def _rotate_due(self, detail: RotateDue) -> None:
+    def _rotate_due(self, detail: RotateDue, sent_at: float = 0.0) -> None:
         logger.append_keys(org_id=detail.organization_id)
         if self._rotation is None:
             raise InvalidEvent("this deployment does not rotate keys")
@@ -236,14 +238,23 @@ class ControlPlaneConsumer:
             on_demand=detail.on_demand,
             rekey=detail.rekey,
             scheduled=detail.scheduled,
+            requested_at=sent_at,
         )
         if result is not None:
             self._publisher.publish("key-rotated", result)
             metrics.add_metric(name="KeyRotations", unit=MetricUnit.Count, value=1)
 
-    def _key_compromised(self, detail: KeyCompromised) -> None:
-        """New org key, re-key onto it, then retire the old key (disabled at once)."""
+    def _key_compromised(self, detail: KeyCompromised, sent_at: float = 0.0) -> None:
+        """New org key, re-key onto it, then retire the old key (disabled at once).
+
+        A report sent before the last compromise response started is that response's duplicate
+        (or older news): the key it names is already being replaced, so nothing more is done.
+        """
         logger.append_keys(org_id=detail.organization_id)
+        record = self._keys.registry.get(detail.organization_id)
+        if record is not None and sent_at and sent_at <= record.compromise_started_at:
+            logger.info("key compromise already being answered; duplicate report ignored")
+            return
         logger.warning("key compromise reported", extra={"reason": detail.reason or ""})
         record_quietly(
             self._keys.audit,
@@ -259,7 +270,6 @@ class ControlPlaneConsumer:
             deletionWindowDays=detail.deletion_window_days,
             noncurrentVersions=detail.noncurrent_versions,
         )
-        record = self._keys.registry.get(detail.organization_id)
         if record is not None and record.key_mode == "customer":
             self._refuse_migration(
                 request,
@@ -269,6 +279,9 @@ class ControlPlaneConsumer:
             return
         execution = self._migrate(request)
         if execution:
+            self._keys.registry.set_attributes(
+                detail.organization_id, {"compromiseStartedAt": int(time.time())}
+            )
             self._publisher.publish(
                 "key-compromise-started",
                 MigrationResult(
@@ -362,6 +375,17 @@ class ControlPlaneConsumer:
             )
         except PublishError as err:
             logger.warning("rejection event not published", extra={"error": str(err)})
+
+
+def _sent_at(body: str) -> float:
+    """When the control plane sent the event (its EventBridge ``time``), as epoch seconds."""
+    from datetime import datetime
+
+    try:
+        sent = json.loads(body).get("time", "")
+        return datetime.fromisoformat(str(sent).replace("Z", "+00:00")).timestamp()
+    except (ValueError, TypeError, AttributeError):
+        return 0.0
 
 
 def customer_key_service(

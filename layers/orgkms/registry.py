@@ -52,6 +52,9 @@ class OrgRecord:
     last_rotation: str = ""
     erased_at: int = 0
     erasure_hash: str = ""
+    compromise_started_at: int = 0
+    # Every claim of an unfinished creation: a key tagged with any of them is this org's.
+    claim_tokens: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -98,7 +101,8 @@ class OrgRegistry:
                 UpdateExpression="SET #s = :creating, keyMode = :mode, #r = :region, "
                 "claimToken = :token, claimExpiresAt = :exp, "
                 "createdAt = if_not_exists(createdAt, :now)"
-                + (", ownerPrincipalArn = :owner" if owner_principal_arn else ""),
+                + (", ownerPrincipalArn = :owner" if owner_principal_arn else "")
+                + " ADD claimTokens :tokens",
                 ConditionExpression="attribute_not_exists(organizationId) OR "
                 "(#s = :creating AND claimExpiresAt < :now)",
                 ExpressionAttributeNames={"#s": "status", "#r": "region"},
@@ -107,6 +111,7 @@ class OrgRegistry:
                     ":mode": {"S": key_mode},
                     ":region": {"S": region},
                     ":token": {"S": token},
+                    ":tokens": {"SS": [token]},
                     ":exp": {"N": str(now + lease_seconds)},
                     ":now": {"N": str(now)},
                     **({":owner": {"S": owner_principal_arn}} if owner_principal_arn else {}),
@@ -132,7 +137,7 @@ class OrgRegistry:
             org_id,
             token,
             "SET #s = :ready, encryptKeyArn = :arn, decryptKeyArns = :arns, aliasName = :alias, "
-            "updatedAt = :now REMOVE claimToken, claimExpiresAt, pendingKeyArn",
+            "updatedAt = :now REMOVE claimToken, claimTokens, claimExpiresAt, pendingKeyArn",
             {
                 ":ready": {"S": "READY"},
                 ":arn": {"S": key_arn},
@@ -436,4 +441,6 @@ def _record(item: dict[str, Any]) -> OrgRecord:
         last_rotation=s("lastRotation"),
         erased_at=n("erasedAt"),
         erasure_hash=s("erasureHash"),
+        compromise_started_at=n("compromiseStartedAt"),
+        claim_tokens=tuple(sorted(item.get("claimTokens", {}).get("SS", []))),
     )

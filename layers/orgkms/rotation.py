@@ -82,9 +82,17 @@ class RotationService:
             yield from self._registry.due_for_rotation(shard, now)
 
     def rotate(
-        self, org_id: str, *, on_demand: bool = False, rekey: bool = False, scheduled: bool = False
+        self,
+        org_id: str,
+        *,
+        on_demand: bool = False,
+        rekey: bool = False,
+        scheduled: bool = False,
+        requested_at: float = 0.0,
     ) -> KeyRotated | None:
-        """Rotate, confirm or report the organization's key; None if a scheduled one is not due."""
+        """Rotate, confirm or report the organization's key; None when there is nothing to do: a
+        scheduled rotation no longer due, or a request sent before the last rotation (a
+        duplicate delivery, which must not spend one of the key's ten on-demand rotations)."""
         record = self._registry.get(org_id)
         if record is None:
             raise OrgNotFound(f"organization {org_id!r} is not registered")
@@ -93,6 +101,9 @@ class RotationService:
         now = int(self._clock())
         if scheduled and record.next_rotation_at > now:
             logger.info("rotation not due; skipped", extra={"org_id": org_id})
+            return None
+        if requested_at and record.last_rotated_at and requested_at <= record.last_rotated_at:
+            logger.info("rotated since this request was sent; skipped", extra={"org_id": org_id})
             return None
         period = record.rotation_period_days or DEFAULT_ROTATION_DAYS
 

@@ -3,6 +3,7 @@ platform keys are rotated or confirmed, customers' keys are only reported."""
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -92,8 +93,10 @@ def test_on_demand_rotation_respects_the_kms_limit(
     key = platform.lookup(org_id).encrypt_key_arn
     old = platform.envelope.encrypt(org_id, "doc", b"written before rotation")
 
-    for _ in range(11):
-        rotate(stack, org_id, onDemand=True)
+    for i in range(11):  # eleven distinct requests, each sent after the previous rotation
+        entry = control_plane_entry("rotate-due", {"organizationId": org_id, "onDemand": True})
+        stack.put_events([{**entry, "Time": datetime.now(UTC) + timedelta(seconds=i + 1)}])
+        stack.deliver()
 
     actions = [e["action"] for e in rotated() if e["organizationId"] == org_id]
     assert actions == ["rotated-on-demand"] * 10 + ["automatic-confirmed"]
@@ -146,3 +149,24 @@ def test_the_scanner_runs_daily_from_the_template() -> None:
     scanner = template["Resources"]["RotationScannerFunction"]["Properties"]
     schedules = [e["Properties"] for e in scanner["Events"].values() if e["Type"] == "Schedule"]
     assert [s["Schedule"] for s in schedules] == ["rate(1 day)"]
+
+
+def test_a_duplicate_on_demand_request_does_not_spend_another_rotation(
+    stack: Any, platform: Any, create_org: Any, rotated: Any
+) -> None:
+    """The same rotate-due delivered again (an SQS redelivery) was sent before the rotation it
+    caused: it is skipped, so it cannot use up one of the key's ten on-demand rotations."""
+    org_id = create_org()
+    entry = control_plane_entry("rotate-due", {"organizationId": org_id, "onDemand": True})
+    entry["Time"] = datetime.now(UTC) - timedelta(seconds=5)
+
+    stack.put_events([entry])
+    stack.deliver()
+    stack.put_events([entry])
+    stack.deliver()
+
+    assert [e["action"] for e in rotated() if e["organizationId"] == org_id] == [
+        "rotated-on-demand"
+    ]
+    key = platform.lookup(org_id).encrypt_key_arn
+    assert len(stack.client("kms").list_key_rotations(KeyId=key)["Rotations"]) == 1

@@ -35,6 +35,9 @@ Each patch restores one behaviour orgkms relies on; tests that depend on it say 
    statements orgkms asks customers to add are checked by unit tests instead).
 13. ``RotateKeyOnDemand`` is refused with ``LimitExceededException`` once a key has had ten
    on-demand rotations, and for keys that are not enabled symmetric AWS_KMS keys.
+14. Decrypt of a corrupted ciphertext blob fails with ``InvalidCiphertextException``; moto's
+    blob names its key in clear, and a corrupted name made it answer ``AccessDeniedException``
+    (which orgkms rightly reads as a key it may not use, not as a tampered message).
 
 Emulator defects worked around (not AWS behaviour, just so the template deploys as it would):
 
@@ -61,9 +64,15 @@ from typing import Any
 from moto.core.exceptions import JsonRESTError
 from moto.dynamodb.models import DynamoDBBackend
 from moto.events.utils import EventTemplateParser
-from moto.kms.exceptions import AccessDeniedException, NotFoundException, ValidationException
+from moto.kms.exceptions import (
+    AccessDeniedException,
+    InvalidCiphertextException,
+    NotFoundException,
+    ValidationException,
+)
 from moto.kms.models import Key, KmsBackend, kms_backends
 from moto.kms.responses import KmsResponse
+from moto.kms.utils import _deserialize_ciphertext_blob
 
 _installed = False
 
@@ -106,10 +115,20 @@ def _checked(original: Callable[..., Any], key_arg: str) -> Callable[..., Any]:
     return wrapper
 
 
+def _require_known_blob_key(backend: KmsBackend, blob: bytes) -> None:
+    try:
+        key_id = _deserialize_ciphertext_blob(blob).key_id
+    except Exception:
+        return  # moto refuses it itself, as InvalidCiphertextException
+    if key_id not in backend.keys:
+        raise InvalidCiphertextException()
+
+
 def _checked_decrypt(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def wrapper(self: KmsBackend, *args: Any, **kwargs: Any) -> Any:
         _require_local_arn(self, kwargs.get("key_id"))
+        _require_known_blob_key(self, kwargs.get("ciphertext_blob", args[0] if args else b""))
         plaintext, arn = original(self, *args, **kwargs)
         _require_usable(self, arn)
         return plaintext, arn
