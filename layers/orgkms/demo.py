@@ -107,7 +107,7 @@ def step_legacy_orgs(ctx: DemoContext) -> None:
 
 def step_legacy_data(ctx: DemoContext) -> None:
     ctx.heading("They store files; all of it sits under the same key:")
-    _store(ctx.platform, ctx.files[: len(LEGACY_ORGS) * 2], LEGACY_ORGS, ctx.objects)
+    _store(ctx.platform, _share(ctx.files, 0, len(LEGACY_ORGS) * 2), LEGACY_ORGS, ctx.objects)
 
 
 def step_shared_key_risk(ctx: DemoContext) -> None:
@@ -122,7 +122,9 @@ def step_create_orgs(ctx: DemoContext) -> None:
 
 def step_store(ctx: DemoContext) -> None:
     ctx.heading("Each new organization stores files, encrypted under its own key:")
-    _store(ctx.platform, ctx.files[len(LEGACY_ORGS) * 2 :], DEDICATED_ORGS, ctx.objects)
+    first = len(LEGACY_ORGS) * 2
+    count = max(len(ctx.files) - first, len(DEDICATED_ORGS) * 2)
+    _store(ctx.platform, _share(ctx.files, first, count), DEDICATED_ORGS, ctx.objects)
 
 
 def step_isolation(ctx: DemoContext) -> None:
@@ -274,6 +276,12 @@ def _create_orgs(stack: Any, results: str, orgs: list[dict[str, Any]], extras: b
         listed = stack.session().client("kms", region_name=region).list_aliases()["Aliases"]
         aliases += [a["AliasName"] for a in listed if a["AliasName"].startswith("alias/org-")]
     say(f"   org key aliases: {', '.join(sorted(aliases))} (exactly one per dedicated org)")
+
+
+def _share(files: list[Path], first: int, count: int) -> list[Path]:
+    """``count`` files from position ``first``, reusing files when there are too few, so every
+    organization stores something whatever folder ``--data`` names."""
+    return [files[(first + i) % len(files)] for i in range(count)]
 
 
 def _store(

@@ -14,6 +14,9 @@ from tests.unit.test_events import body
 
 
 class _TimingOutKeys:
+    def refuse_if_erased(self, org_id: str) -> None:
+        return None
+
     def ensure_org_key(self, request: Any) -> Any:
         raise ReadTimeoutError(endpoint_url="https://kms.us-east-1.amazonaws.com/")
 
