@@ -42,6 +42,9 @@ class Checkpoint:
     validated_at: float = 0.0
     updated_at: float = 0.0
     retired: list[dict[str, Any]] = field(default_factory=list)
+    # Executions whose prepare step may have created a target key and then died before recording
+    # it: the next execution adopts a key tagged with any of them instead of making another.
+    claims: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,9 +135,16 @@ class CheckpointStore:
         return taken
 
     def _write_fresh(self, org_id: str, execution: str, **condition: Any) -> None:
-        """A new PREPARING checkpoint for ``execution``, written only if ``condition`` holds."""
+        """A new PREPARING checkpoint for ``execution``, written only if ``condition`` holds.
+
+        An earlier execution that never recorded a target (it died in, or failed in, prepare)
+        is carried over in ``claims``, so a key it made is adopted rather than left unused.
+        """
         now = self._clock()
         fresh = Checkpoint(org_id, execution, "PREPARING", started_at=now, updated_at=now)
+        previous = self.get(org_id)
+        if previous is not None and not previous.target_key_arn and previous.execution:
+            fresh.claims = [c for c in (*previous.claims, previous.execution) if c != execution]
         self._ddb.put_item(TableName=self._table, Item=_encode(fresh), **condition)
 
     def save(self, checkpoint: Checkpoint) -> None:
@@ -169,7 +179,7 @@ _NUMBERS = (
     "validated_at",
 )
 _STRINGS = ("execution", "status", "target_key_arn", "start_after", "reason")
-_LISTS = ("source_key_arns", "failures")
+_LISTS = ("source_key_arns", "failures", "claims")
 
 
 def _encode(cp: Checkpoint) -> dict[str, Any]:

@@ -131,14 +131,21 @@ class OrgKeyService:
             raise
 
     def create_migration_target(
-        self, org_id: str, region: str, owner: str | None, claim: str
+        self,
+        org_id: str,
+        region: str,
+        owner: str | None,
+        claim: str,
+        earlier_claims: tuple[str, ...] = (),
     ) -> str:
         """A key of the org's own for an org registered elsewhere (the shared key): the re-key
-        workflow's target. Safe to repeat with the same ``claim`` (the execution): an earlier
-        attempt's key is found by its tags."""
+        workflow's target. Safe to repeat with the same ``claim`` (the execution), and after an
+        execution in ``earlier_claims`` died before recording its key: a key tagged with any of
+        them is adopted."""
         kms = self._kms_for_region(region)
         alias_name = org_alias_name(org_id)
-        key_arn = self._scan_for_tagged_key(kms, org_id, claim) or self._create_key(
+        claims = frozenset({claim, *earlier_claims})
+        key_arn = self._scan_for_tagged_key(kms, org_id, claims) or self._create_key(
             kms, org_id, owner, claim
         )
         self._ensure_alias(kms, org_id, alias_name, key_arn)

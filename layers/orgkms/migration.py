@@ -160,7 +160,9 @@ class MigrationService:
         if checkpoint.status != "PREPARING":
             return self._state(request, checkpoint)  # a retried prepare of a started migration
 
-        target = request.target_key_arn or self._default_target(record, execution, request.purpose)
+        target = request.target_key_arn or self._default_target(
+            record, execution, request.purpose, tuple(checkpoint.claims)
+        )
         sources = [
             arn
             for arn in dict.fromkeys([record.encrypt_key_arn, *record.decrypt_key_arns])
@@ -679,7 +681,13 @@ class MigrationService:
         except Exception as err:
             logger.warning("BYOK outcome not recorded", extra={"org_id": org_id, "error": str(err)})
 
-    def _default_target(self, record: OrgRecord, execution: str, purpose: str = "rekey") -> str:
+    def _default_target(
+        self,
+        record: OrgRecord,
+        execution: str,
+        purpose: str = "rekey",
+        earlier_claims: tuple[str, ...] = (),
+    ) -> str:
         if purpose in ("compromise", "rotation"):
             if record.key_mode == "customer":
                 raise MigrationRefused(
@@ -687,7 +695,11 @@ class MigrationService:
                     "replaces it and sends byok-requested with the new key"
                 )
             return self._keys.create_migration_target(
-                record.org_id, record.region, record.owner_principal_arn or None, execution
+                record.org_id,
+                record.region,
+                record.owner_principal_arn or None,
+                execution,
+                earlier_claims,
             )
         if (
             record.key_mode == "shared"
@@ -701,7 +713,11 @@ class MigrationService:
                 "to re-key it onto another"
             )
         return self._keys.create_migration_target(
-            record.org_id, record.region, record.owner_principal_arn or None, execution
+            record.org_id,
+            record.region,
+            record.owner_principal_arn or None,
+            execution,
+            earlier_claims,
         )
 
     def _preflight(self, org_id: str, target: str) -> None:
