@@ -83,7 +83,7 @@ def _day(epoch: int) -> str:
 
 
 def cmd_byok(args: argparse.Namespace) -> int:
-    from orgkms.cli import _emit, _platform, _wait_for_migration
+    from orgkms.cli import _emit, _platform
     from orgkms.customer_keys import ByokRejected
     from orgkms.lifecycle import customer_key_service
 
@@ -110,14 +110,7 @@ def cmd_byok(args: argparse.Namespace) -> int:
     if not execution:
         _emit(args, {"organizationId": args.org}, f"{args.org} already uses {args.key_arn}")
         return 0
-    if args.wait:
-        return int(_wait_for_migration(args, platform, execution))
-    _emit(
-        args,
-        {"organizationId": args.org, "execution": execution},
-        f"key accepted; moving {args.org}'s data onto it: {execution}",
-    )
-    return 0
+    return _started(args, platform, execution, f"key accepted; moving {args.org}'s data onto it")
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
@@ -143,7 +136,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 def cmd_key_compromised(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from orgkms.cli import _emit, _platform, _wait_for_migration
+    from orgkms.cli import _platform
     from orgkms.models import MigrationRequest
 
     platform = _platform(args)
@@ -162,11 +155,14 @@ def cmd_key_compromised(args: argparse.Namespace) -> int:
     except ValidationError as err:
         raise ValueError(f"invalid request: {err.errors()[0]['msg']}") from None
     execution = platform.start_migration(request)
+    return _started(args, platform, execution, f"new key for {args.org}; re-keying")
+
+
+def _started(args: argparse.Namespace, platform: Any, execution: str, what: str) -> int:
+    """A re-key was started: follow it (``--wait``) or say which execution runs it."""
+    from orgkms.cli import _emit, _wait_for_migration
+
     if args.wait:
         return int(_wait_for_migration(args, platform, execution))
-    _emit(
-        args,
-        {"organizationId": args.org, "execution": execution},
-        f"new key for {args.org}; re-keying in {execution}",
-    )
+    _emit(args, {"organizationId": args.org, "execution": execution}, f"{what}: {execution}")
     return 0

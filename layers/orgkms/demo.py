@@ -413,22 +413,8 @@ def _read(store: Any, org: str, name: str, envelope: Any, platform: Any, owner: 
 
 
 def _results_queue(stack: Any) -> str:
-    """A demo-only rule that copies orgkms's result events to a queue we can print from."""
-    sqs, events = stack.client("sqs"), stack.client("events")
-    url = sqs.create_queue(QueueName="orgkms-demo-results")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    bus = stack.outputs["ControlPlaneBusName"]
-    events.put_rule(
-        Name="orgkms-demo-results",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["orgkms"]}),
-    )
-    events.put_targets(
-        Rule="orgkms-demo-results",
-        EventBusName=bus,
-        Targets=[{"Id": "results", "Arn": arn["QueueArn"]}],
-    )
-    return str(url)
+    """A demo-only queue that receives orgkms's result events, to print from."""
+    return str(stack.subscribe("orgkms-demo-results"))
 
 
 def _event(detail: dict[str, Any]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def customer_brings_its_key(stack: Any, platform: Any, results: str, org: str) -
     for attempt in (f"alias/{org}-key", key):
         say(f"   -> byok-requested keyArn={short(attempt)}")
         _send(stack, "byok-requested", {"organizationId": org, "keyArn": attempt})
-        for event in _results(stack, results):
+        for event in stack.results(results):
             if event["detail-type"] == "byok-rejected":
                 say(f"   <- byok-rejected: {event['reason']}\n      fix: {event['fix']}")
 
@@ -45,10 +45,10 @@ def customer_brings_its_key(stack: Any, platform: Any, results: str, org: str) -
     )
     policy = {"Version": "2012-10-17", "Statement": [CUSTOMER_ROOT, *statements]}
     customer.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
-    before = _executions(stack)
+    before = stack.executions()
     _send(stack, "byok-requested", {"organizationId": org, "keyArn": key})
-    status = _wait(stack, before)
-    for event in _results(stack, results):
+    status = stack.wait_for_execution(before)["status"]
+    for event in stack.results(results):
         if event["detail-type"].startswith("byok"):
             say(f"   <- {event['detail-type']} {short(event['keyArn'])}")
     record = platform.lookup(org)
@@ -74,7 +74,7 @@ def customer_revokes_and_restores(
     except KeyUnavailable as refused:
         say(f"   put refused after at most {max_age:g} s (the cache's max age): {refused}")
     say(f"   objects written meanwhile: {_names(platform, org).count('after-revocation.txt')}")
-    for event in _results(stack, results):
+    for event in stack.results(results):
         say(f"   <- {event['detail-type']}: {event.get('reason')}")
     say(f"   orgkms status {org}: key {platform.lookup(org).key_health}")
 
@@ -83,7 +83,7 @@ def customer_revokes_and_restores(
 
     _, message = customer_key_service(platform, platform.publisher).check(org)
     say(f"   The customer re-enables it; orgkms byok check {org}: {message}")
-    for event in _results(stack, results):
+    for event in stack.results(results):
         say(f"   <- {event['detail-type']}")
     say(f"   {_read_first(platform, org)}")
 
@@ -94,10 +94,10 @@ def org_key_compromised(stack: Any, platform: Any, results: str, org: str) -> No
 
     old = platform.lookup(org).encrypt_key_arn
     say(f"\n   Key compromise: {org}'s key {short(old)} is reported leaked (key-compromised)")
-    before = _executions(stack)
+    before = stack.executions()
     _send(stack, "key-compromised", {"organizationId": org, "reason": "demo: key leaked"})
-    status = _wait(stack, before)
-    _results(stack, results)
+    status = stack.wait_for_execution(before)["status"]
+    stack.results(results)
     record = platform.lookup(org)
     state = platform.client("kms", record.region).describe_key(KeyId=old)["KeyMetadata"]
     checkpoint = platform.checkpoints.get(org)
@@ -117,7 +117,7 @@ def rotation_reported(stack: Any, platform: Any, results: str, orgs: list[str]) 
     say("\n   Rotation: rotate-due for each (the daily scanner sends these when they fall due)")
     for org in orgs:
         _send(stack, "rotate-due", {"organizationId": org, "onDemand": True})
-    for event in _results(stack, results):
+    for event in stack.results(results):
         if event["detail-type"] == "key-rotated":
             say(f"   <- key-rotated {event['organizationId']:8} {event['action']}")
     say("      (rotation re-encrypts nothing: old data stays under earlier key material)")
@@ -132,32 +132,6 @@ def _send(stack: Any, detail_type: str, detail: dict[str, Any]) -> None:
     stack.put_events([control_plane_entry(detail_type, detail)])
     with contextlib.redirect_stdout(io.StringIO()):
         stack.deliver()
-
-
-def _results(stack: Any, url: str) -> list[dict[str, Any]]:
-    return [
-        {"detail-type": event["detail-type"], **event["detail"]}
-        for event in map(json.loads, stack.drain(url))
-    ]
-
-
-def _executions(stack: Any) -> set[str]:
-    sfn = stack.client("stepfunctions")
-    machine = stack.outputs["MigrationStateMachineArn"]
-    return {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
-
-
-def _wait(stack: Any, before: set[str]) -> str:
-    sfn = stack.client("stepfunctions")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        new = _executions(stack) - before
-        if new:
-            status = str(sfn.describe_execution(executionArn=new.pop())["status"])
-            if status != "RUNNING":
-                return status
-        time.sleep(0.1)
-    return "still running"
 
 
 def _names(platform: Any, org: str) -> list[str]:

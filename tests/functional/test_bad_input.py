@@ -91,27 +91,15 @@ def test_bad_messages_land_in_the_dlq_with_their_reason_logged(
     assert all("Acme Corp!" not in str(r.__dict__) for r in logged)
 
 
-def test_a_rejection_event_goes_back_to_the_bus_once(stack: Any) -> None:
-    sqs, events = stack.client("sqs"), stack.client("events")
-    url = sqs.create_queue(QueueName="test-rejections")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    bus = stack.outputs["ControlPlaneBusName"]
-    events.put_rule(
-        Name="test-rejections",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["orgkms"], "detail-type": ["event-rejected"]}),
-    )
-    events.put_targets(
-        Rule="test-rejections", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn["QueueArn"]}]
-    )
+def test_a_rejection_event_goes_back_to_the_bus_once(stack: Any, new_org: Any) -> None:
+    rejections = stack.listen(new_org("rejections"), ["event-rejected"])
+    sqs = stack.client("sqs")
     sqs.send_message(QueueUrl=stack.outputs["OrgCreatedQueueUrl"], MessageBody="garbage")
 
     stack.deliver()
 
-    rejected = [json.loads(m)["detail"] for m in stack.drain(url)]
-    events.remove_targets(Rule="test-rejections", EventBusName=bus, Ids=["q"])
-    events.delete_rule(Name="test-rejections", EventBusName=bus)
-    assert [r["reason"] for r in rejected] == ["message body is not JSON"]
+    rejected = [r for r in rejections() if r["reason"] == "message body is not JSON"]
+    assert len(rejected) == 1
     assert rejected[0]["messageId"]
 
 

@@ -1,7 +1,5 @@
 """The re-key workflow, executed by moto's Step Functions interpreter with in-process Lambdas."""
 
-import json
-import time
 from typing import Any
 
 import pytest
@@ -40,24 +38,8 @@ def migrate(stack: Any, org_id: str, timeout: float = 120, **detail: Any) -> dic
 
 def wait_for_execution(stack: Any, before: set[str], timeout: float = 120) -> dict[str, Any]:
     """Wait for the one execution started since ``before`` was listed to end."""
-    sfn = stack.client("stepfunctions")
-    machine = stack.outputs["MigrationStateMachineArn"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        new = [
-            e
-            for e in sfn.list_executions(stateMachineArn=machine)["executions"]
-            if e["executionArn"] not in before
-        ]
-        if new and new[0]["status"] != "RUNNING":
-            described = dict(sfn.describe_execution(executionArn=new[0]["executionArn"]))
-            described["result"] = json.loads(described.get("output") or "{}")
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"no execution ended within {timeout} s")
+    return dict(stack.wait_for_execution(before, timeout))
 
 
 def executions(stack: Any) -> set[str]:
-    sfn = stack.client("stepfunctions")
-    machine = stack.outputs["MigrationStateMachineArn"]
-    return {e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]}
+    return set(stack.executions())

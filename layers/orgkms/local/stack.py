@@ -169,29 +169,56 @@ class EmbeddedStack:
         kms.meta.events.register("before-sign.kms.*", as_customer)
         return kms
 
-    def listen(self, name: str, detail_types: list[str]) -> Callable[[], list[dict[str, Any]]]:
-        """Subscribe a queue to orgkms's result events of ``detail_types``; returns a function
-        that drains it and gives each event as ``{"detail-type": ..., **detail}``."""
+    def subscribe(self, name: str, detail_types: list[str] | None = None) -> str:
+        """A queue that receives orgkms's result events (of ``detail_types``, or all); its URL."""
         sqs, events = self.client("sqs"), self.client("events")
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"
         ]
         bus = self.outputs["ControlPlaneBusName"]
-        events.put_rule(
-            Name=name,
-            EventBusName=bus,
-            EventPattern=json.dumps({"source": ["orgkms"], "detail-type": detail_types}),
-        )
+        pattern: dict[str, Any] = {"source": ["orgkms"]}
+        if detail_types:
+            pattern["detail-type"] = detail_types
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
         events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": name, "Arn": arn}])
+        return str(url)
 
-        def received() -> list[dict[str, Any]]:
-            return [
-                {"detail-type": body["detail-type"], **body["detail"]}
-                for body in map(json.loads, self.drain(url))
-            ]
+    def results(self, queue_url: str) -> list[dict[str, Any]]:
+        """Drain a :meth:`subscribe` queue: each event as ``{"detail-type": ..., **detail}``."""
+        return [
+            {"detail-type": body["detail-type"], **body["detail"]}
+            for body in map(json.loads, self.drain(queue_url))
+        ]
 
-        return received
+    def listen(self, name: str, detail_types: list[str]) -> Callable[[], list[dict[str, Any]]]:
+        """:meth:`subscribe`, returning a function that gives what arrived since its last call."""
+        url = self.subscribe(name, detail_types)
+        return lambda: self.results(url)
+
+    def executions(self) -> set[str]:
+        """ARNs of the re-key workflow's executions so far."""
+        sfn = self.client("stepfunctions")
+        machine = self.outputs["MigrationStateMachineArn"]
+        listed = sfn.list_executions(stateMachineArn=machine)["executions"]
+        return {e["executionArn"] for e in listed}
+
+    def wait_for_execution(self, before: set[str], timeout: float = 120) -> dict[str, Any]:
+        """Wait for the execution started since ``before`` to end; its description, with the
+        parsed output as ``result``."""
+        import time
+
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            new = self.executions() - before
+            if new:
+                described = dict(sfn.describe_execution(executionArn=new.pop()))
+                if described["status"] != "RUNNING":
+                    described["result"] = json.loads(described.get("output") or "{}")
+                    return described
+            time.sleep(0.05)
+        raise TimeoutError(f"no re-key execution ended within {timeout} s")
 
     def invoke(self, output_name: str, payload: dict[str, Any] | None = None) -> Any:
         """Invoke one of the stack's functions (named by its Output) in-process."""
