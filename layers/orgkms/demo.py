@@ -336,24 +336,12 @@ def _isolation(platform: Any, objects: dict[str, list[str]]) -> None:
 
 
 def _migrate(stack: Any, platform: Any, org: str) -> None:
-    sfn = stack.client("stepfunctions")
-    machine = stack.outputs["MigrationStateMachineArn"]
-    stack.put_events(
-        [
-            control_plane_entry(
-                "migration-requested",
-                {
-                    "organizationId": org,
-                    "cacheDrainSeconds": 0,
-                    "reason": "demo: move off the shared key",
-                },
-            )
-        ]
-    )
+    before = stack.executions()
+    detail = {"organizationId": org, "cacheDrainSeconds": 0, "reason": "demo: off the shared key"}
+    stack.put_events([control_plane_entry("migration-requested", detail)])
     stack.deliver()
-    execution = sfn.list_executions(stateMachineArn=machine)["executions"][0]["executionArn"]
-    while (status := sfn.describe_execution(executionArn=execution)["status"]) == "RUNNING":
-        time.sleep(0.1)
+    described = stack.wait_for_execution(before)
+    execution, status = described["executionArn"], described["status"]
     checkpoint = platform.checkpoints.get(org)
     say(
         f"   execution {execution.rsplit(':', 1)[-1]}: {status}; "
