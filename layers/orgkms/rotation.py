@@ -122,7 +122,7 @@ class RotationService:
         elif record.key_mode == "customer" or self._is_customer_key(record.encrypt_key_arn):
             result = self._report_customer_key(record)
         else:
-            result = self._rotate_org_key(record, period, on_demand)
+            result = self._rotate_org_key(record, period, on_demand, requested_at)
 
         self._registry.set_attributes(
             org_id,
@@ -150,19 +150,23 @@ class RotationService:
 
     # ------------------------------------------------------------------ per key model
 
-    def _rotate_org_key(self, record: OrgRecord, period: int, on_demand: bool) -> KeyRotated:
+    def _rotate_org_key(
+        self, record: OrgRecord, period: int, on_demand: bool, requested_at: float = 0.0
+    ) -> KeyRotated:
         key_arn = record.encrypt_key_arn
         kms = self._kms_for_region(key_arn.split(":")[3])
         with _kms_errors(record.org_id, key_arn):
-            used = self._on_demand_rotations(kms, key_arn)
+            used, latest = self._on_demand_rotations(kms, key_arn)
+            if on_demand and requested_at and latest >= requested_at:
+                # KMS already rotated the key after this request was sent: an earlier delivery
+                # did it and died before recording it. Record it now; do not rotate again.
+                return self._rotated(record, "rotated-on-demand", True, period, used)
             if on_demand and used < MAX_ON_DEMAND_ROTATIONS:
                 try:
                     kms.rotate_key_on_demand(KeyId=key_arn)
                     return self._rotated(record, "rotated-on-demand", True, period, used + 1)
                 except ClientError as err:
-                    if (
-                        _code(err) != "LimitExceededException"
-                    ):  # a concurrent rotation used the last
+                    if _code(err) != "LimitExceededException":  # a concurrent one took the last
                         raise
             auto_period = max(period, MIN_ROTATION_DAYS)
             kms.enable_key_rotation(KeyId=key_arn, RotationPeriodInDays=auto_period)
@@ -249,13 +253,19 @@ class RotationService:
         return bool(self._platform_account) and account != self._platform_account
 
     @staticmethod
-    def _on_demand_rotations(kms: Any, key_arn: str) -> int:
-        count = 0
-        for page in kms.get_paginator("list_key_rotations").paginate(KeyId=key_arn):
-            count += sum(
-                1 for r in page.get("Rotations", []) if r.get("RotationType") == "ON_DEMAND"
-            )
-        return count
+    def _on_demand_rotations(kms: Any, key_arn: str) -> tuple[int, float]:
+        """How many on-demand rotations the key has had, and when the latest was (epoch s)."""
+        dates = [
+            rotation.get("RotationDate")
+            for page in kms.get_paginator("list_key_rotations").paginate(KeyId=key_arn)
+            for rotation in page.get("Rotations", [])
+            if rotation.get("RotationType") == "ON_DEMAND"
+        ]
+        latest = max(
+            (d.timestamp() if hasattr(d, "timestamp") else float(d or 0) for d in dates),
+            default=0.0,
+        )
+        return len(dates), latest
 
 
 @contextmanager

@@ -170,3 +170,23 @@ def test_a_duplicate_on_demand_request_does_not_spend_another_rotation(
     ]
     key = platform.lookup(org_id).encrypt_key_arn
     assert len(stack.client("kms").list_key_rotations(KeyId=key)["Rotations"]) == 1
+
+
+def test_a_redelivery_after_a_crash_between_rotating_and_recording_rotates_once(
+    stack: Any, platform: Any, create_org: Any
+) -> None:
+    """The first delivery rotated the key on demand and died before the registry write: the
+    redelivered message finds KMS's own record of that rotation and does not rotate again."""
+    from orgkms.rotation import RotationService
+
+    org_id = create_org()
+    key = platform.lookup(org_id).encrypt_key_arn
+    service = RotationService(platform.registry, lambda region: stack.client("kms"))
+    sent = time.time() - 5
+
+    service.rotate(org_id, on_demand=True, requested_at=sent)
+    platform.registry.set_attributes(org_id, {"lastRotatedAt": 0})  # the write that never happened
+    again = service.rotate(org_id, on_demand=True, requested_at=sent)
+
+    assert again is not None and again.action == "rotated-on-demand"
+    assert len(stack.client("kms").list_key_rotations(KeyId=key)["Rotations"]) == 1
