@@ -52,6 +52,16 @@ class Platform:
     def from_env(cls) -> "Platform":
         return cls(Settings.from_env(), boto3.session.Session())
 
+    @cached_property
+    def account(self) -> tuple[str, str]:
+        """(account id, partition) of this platform: from the function's environment, else
+        from STS once per process."""
+        account_id = os.environ.get("ORGKMS_ACCOUNT_ID")
+        if account_id:
+            return account_id, os.environ.get("ORGKMS_PARTITION", "aws")
+        parts = self.client("sts").get_caller_identity()["Arn"].split(":")
+        return parts[4], parts[1]
+
     @property
     def region(self) -> str:
         return self.session.region_name or os.environ.get("AWS_REGION", "us-east-1")

@@ -115,7 +115,6 @@ def cmd_byok(args: argparse.Namespace) -> int:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     from orgkms.cli import _emit, _platform
-    from orgkms.lifecycle import caller_account
     from orgkms.rotation import RotationService
 
     platform = _platform(args)
@@ -123,7 +122,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         platform.registry,
         lambda region: platform.client("kms", region),
         platform.start_migration,
-        platform_account=caller_account(platform)[0],
+        platform_account=platform.account[0],
         audit=platform.audit,
     )
     result = service.rotate(args.org, on_demand=args.on_demand, rekey=args.rekey)

@@ -308,27 +308,42 @@ class CustomerKeyService:
         reason: str,
         rejected: ByokRejected | None = None,
     ) -> None:
-        self._registry.set_attributes(org_id, {"byokStatus": status, "byokReason": reason})
-        record_quietly(
-            self._audit,
-            org_id,
-            "byok-rejected" if rejected else "byok-accepted",
-            keyArn=key_arn,
-            reason=reason[:500],
-        )
         if rejected is not None:
             logger.warning("BYOK key rejected", extra={"org_id": org_id, "reason": reason})
-        if self._publisher is None:
-            return
-        self._publisher.publish(
-            "byok-rejected" if rejected else "byok-accepted",
+        settle_byok(
+            self._registry,
+            self._publisher,
+            self._audit,
             ByokResult(
                 organizationId=org_id,
                 keyArn=key_arn,
                 reason=reason,
                 fix=rejected.fix if rejected else "",
             ),
+            accepted=status == "ACCEPTED",
         )
+
+
+def settle_byok(
+    registry: OrgRegistry, publisher: Any, audit: Any, result: ByokResult, accepted: bool
+) -> None:
+    """Record a BYOK outcome in the registry (what ``orgkms status`` shows) and the audit trail,
+    and publish ``byok-accepted`` or ``byok-rejected``."""
+    outcome = "byok-accepted" if accepted else "byok-rejected"
+    registry.set_attributes(
+        result.organization_id,
+        {"byokStatus": "ACCEPTED" if accepted else "REJECTED", "byokReason": result.reason},
+    )
+    record_quietly(
+        audit,
+        result.organization_id,
+        outcome,
+        keyArn=result.key_arn,
+        reason=result.reason[:500],
+        **({"execution": result.execution} if result.execution else {}),
+    )
+    if publisher is not None:
+        publisher.publish(outcome, result)
 
 
 def _require_usable_metadata(metadata: dict[str, Any]) -> None:

@@ -85,12 +85,13 @@ class OrgKeyService:
         parts = key_arn.split(":")
         return len(parts) > 4 and parts[4] != self._account_id
 
-    def refuse_if_erased(self, org_id: str, record: OrgRecord | None = None) -> None:
+    def refuse_if_erased(self, org_id: str, record: OrgRecord | None = None) -> OrgRecord | None:
         """An erased organization's id never gets a new key: its receipt and audit trail stay
-        anchored to it, and its destroyed data must stay unreadable."""
+        anchored to it, and its destroyed data must stay unreadable. Returns the record read."""
         record = record or self._registry.get(org_id)
         if record is not None and record.status in ("ERASING", "ERASED"):
             raise OrgErased(f"organization {org_id!r} was erased; its id is not given a new key")
+        return record
 
     def ensure_org_key(self, request: OrgCreated) -> OrgRecord:
         """Return the organization's READY record, creating its key if needed."""

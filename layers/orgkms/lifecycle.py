@@ -7,7 +7,6 @@ logged (never the body) and, on the first receive, published as an ``event-rejec
 """
 
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -145,7 +144,7 @@ class ControlPlaneConsumer:
                 platform.registry,
                 lambda region: platform.client("kms", region),
                 start,
-                platform_account=caller_account(platform)[0],
+                platform_account=platform.account[0],
                 audit=platform.audit,
             ),
             ErasureService.from_platform(platform),
@@ -186,7 +185,7 @@ class ControlPlaneConsumer:
         logger.append_keys(org_id=detail.organization_id)
         try:
             # Checked before the idempotency record, which would answer with the key it made.
-            self._keys.refuse_if_erased(detail.organization_id)
+            before = self._keys.refuse_if_erased(detail.organization_id)
             ready = self._provision_once(request=detail.model_dump(by_alias=True))
         except OrgErased as err:
             # Refused for good: answered on the bus once, and the message is done.
@@ -201,10 +200,10 @@ class ControlPlaneConsumer:
                 ),
             )
             return
-        if self._rotation is not None:
-            record = self._keys.registry.get(detail.organization_id)
-            if record is not None and not record.next_rotation_at:
-                self._rotation.schedule(detail.organization_id, detail.rotation_period_days)
+        if self._rotation is not None and (before is None or not before.next_rotation_at):
+            # Provisioning leaves the rotation fields alone, so the record read before it says
+            # whether the org is scheduled yet.
+            self._rotation.schedule(detail.organization_id, detail.rotation_period_days)
         self._publisher.publish("org-key-ready", OrgKeyReady.model_validate(ready))
         metrics.add_metric(name="OrgKeyReady", unit=MetricUnit.Count, value=1)
 
@@ -397,7 +396,7 @@ def customer_key_service(
     from orgkms.key_health import KeyHealthReporter
 
     settings = platform.settings
-    account_id, partition = caller_account(platform)
+    account_id, partition = platform.account
     return CustomerKeyService(
         registry=platform.registry,
         kms_for_region=lambda region: platform.client("kms", region),
@@ -435,7 +434,7 @@ def queue_due_rotations(platform: Platform, queue_url: str) -> int:
             "id": str(uuid.uuid4()),
             "detail-type": "rotate-due",
             "source": ROTATION_SCANNER_SOURCE,
-            "account": caller_account(platform)[0],
+            "account": platform.account[0],
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "region": platform.region,
             "resources": [],
@@ -456,7 +455,7 @@ def queue_due_rotations(platform: Platform, queue_url: str) -> int:
 def key_service(platform: Platform) -> OrgKeyService:
     """The org key service wired to this platform's clients and settings."""
     settings = platform.settings
-    account_id, partition = caller_account(platform)
+    account_id, partition = platform.account
     return OrgKeyService(
         registry=platform.registry,
         kms_for_region=lambda region: platform.client("kms", region),
@@ -471,15 +470,6 @@ def key_service(platform: Platform) -> OrgKeyService:
         data_bucket=settings.data_bucket,
         audit=platform.audit,
     )
-
-
-def caller_account(platform: Platform) -> tuple[str, str]:
-    account_id = os.environ.get("ORGKMS_ACCOUNT_ID")
-    if account_id:
-        return account_id, os.environ.get("ORGKMS_PARTITION", "aws")
-    arn = platform.client("sts").get_caller_identity()["Arn"]
-    parts = arn.split(":")
-    return parts[4], parts[1]
 
 
 def _summary(err: Exception) -> str:

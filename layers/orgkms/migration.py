@@ -646,20 +646,22 @@ class MigrationService:
         A refused move frees the key's reservation only if this execution held the org's lock
         (else another execution may be moving the org onto the key) and the org does not use the
         key (a move that failed after its dual phase leaves the org encrypting under it)."""
+        from orgkms.customer_keys import settle_byok
         from orgkms.models import ByokResult
 
-        record_quietly(
-            self._audit,
-            org_id,
-            "byok-accepted" if accepted else "byok-rejected",
-            keyArn=key_arn,
-            reason=reason[:500],
-            execution=str(execution.get("execution", "")),
-        )
         try:
-            self._registry.set_attributes(
-                org_id,
-                {"byokStatus": "ACCEPTED" if accepted else "REJECTED", "byokReason": reason},
+            settle_byok(
+                self._registry,
+                self._publisher,
+                self._audit,
+                ByokResult(
+                    organizationId=org_id,
+                    keyArn=key_arn,
+                    reason=reason,
+                    fix="" if accepted else "see the reason; then send byok-requested again",
+                    execution=str(execution.get("execution", "")),
+                ),
+                accepted=accepted,
             )
             if not accepted and key_arn and held_lock:
                 record = self._registry.get(org_id)
@@ -668,16 +670,6 @@ class MigrationService:
                     *record.decrypt_key_arns,
                 ):
                     self._registry.release_key_guard(key_arn, org_id)
-            self._publisher.publish(
-                "byok-accepted" if accepted else "byok-rejected",
-                ByokResult(
-                    organizationId=org_id,
-                    keyArn=key_arn,
-                    reason=reason,
-                    fix="" if accepted else "see the reason; then send byok-requested again",
-                    execution=str(execution.get("execution", "")),
-                ),
-            )
         except Exception as err:
             logger.warning("BYOK outcome not recorded", extra={"org_id": org_id, "error": str(err)})
 

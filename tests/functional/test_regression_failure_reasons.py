@@ -15,7 +15,7 @@ from tests.unit.test_events import body
 
 class _TimingOutKeys:
     def refuse_if_erased(self, org_id: str) -> None:
-        return None
+        return None  # an org that was never erased: nothing read
 
     def ensure_org_key(self, request: Any) -> Any:
         raise ReadTimeoutError(endpoint_url="https://kms.us-east-1.amazonaws.com/")
