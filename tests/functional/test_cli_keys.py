@@ -6,7 +6,7 @@ from typing import Any
 
 from orgkms.cli import EXIT_ERROR
 from tests.functional.test_cli import run
-from tests.functional.test_customer_keys import customer_key
+from tests.functional.test_customer_keys import customer_key, put_on_customer_key
 
 
 def test_byok_policy_prints_statements_bound_to_the_org(
@@ -44,12 +44,10 @@ def test_byok_request_refusal_is_one_line_with_the_fix(
 def test_status_shows_a_revoked_key_and_check_restores_it(
     stack: Any, platform: Any, create_org: Any, capsysbinary: Any
 ) -> None:
-    from orgkms.lifecycle import customer_key_service
 
     org = create_org()
     key = customer_key(stack, org)
-    accepted = customer_key_service(platform).accept_key(platform.lookup(org), key)
-    platform.registry.set_keys(org, accepted, [accepted], key_mode="customer")
+    put_on_customer_key(platform, org, key)
     stack.customer_kms().disable_key(KeyId=key)
 
     code, _, err = run(capsysbinary, "byok", "check", org)

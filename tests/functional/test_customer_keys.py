@@ -37,6 +37,15 @@ def customer_key(stack: Any, org_id: str, *, grant: bool = True, **create: Any) 
     return str(kms.create_key(Policy=policy, **create)["KeyMetadata"]["Arn"])
 
 
+def put_on_customer_key(platform: Any, org_id: str, key: str) -> str:
+    """Check ``key`` as BYOK does and make it the org's only key, without the re-key workflow
+    (that move is the workflow tier's test): the org is then customer-managed."""
+    accepted = customer_key_service(platform).accept_key(platform.lookup(org_id), key)
+    platform.registry.set_keys(org_id, accepted, [accepted], key_mode="customer")
+    platform.envelope.flush(org_id)
+    return accepted
+
+
 @pytest.fixture
 def results(stack: Any, new_org: Any) -> Any:
     return stack.listen(new_org("byok-results"), ["byok-accepted", "byok-rejected"])

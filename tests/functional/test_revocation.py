@@ -15,7 +15,7 @@ from orgkms.envelope import OrgEnvelope
 from orgkms.errors import KeyUnavailable
 from orgkms.lifecycle import customer_key_service
 from orgkms.models import control_plane_entry
-from tests.functional.test_customer_keys import customer_key
+from tests.functional.test_customer_keys import customer_key, put_on_customer_key
 
 
 @pytest.fixture
@@ -23,9 +23,7 @@ def customer_org(stack: Any, platform: Any, create_org: Any) -> tuple[str, str]:
     """An org on its customer's key (set directly: the move itself is the workflow's test)."""
     org_id = create_org()
     key = customer_key(stack, org_id)
-    accepted = customer_key_service(platform).accept_key(platform.lookup(org_id), key)
-    platform.registry.set_keys(org_id, accepted, [accepted], key_mode="customer")
-    platform.envelope.flush(org_id)
+    put_on_customer_key(platform, org_id, key)
     return org_id, key
 
 
@@ -203,8 +201,7 @@ def test_revoking_the_grant_a_customer_gave_locks_the_platform_out(
         GranteePrincipal=platform.settings.data_access_role_arn,
         Operations=["DescribeKey", "GenerateDataKey", "Decrypt", "Encrypt"],
     )["GrantId"]
-    accepted = customer_key_service(platform).accept_key(platform.lookup(org_id), key)
-    platform.registry.set_keys(org_id, accepted, [accepted], key_mode="customer")
+    put_on_customer_key(platform, org_id, key)
     assert fresh_envelope(platform).encrypt(org_id, "doc", b"with the grant")
 
     customer.revoke_grant(KeyId=key, GrantId=grant)

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from orgkms.lifecycle import customer_key_service
 from orgkms.models import control_plane_entry
 from orgkms.registry import OrgRegistry
-from tests.functional.test_customer_keys import customer_key
+from tests.functional.test_customer_keys import customer_key, put_on_customer_key
 
 
 @pytest.fixture
@@ -117,8 +116,7 @@ def test_a_customers_key_is_reported_never_rotated(
 ) -> None:
     org_id = create_org()
     key = customer_key(stack, org_id)
-    accepted = customer_key_service(platform).accept_key(platform.lookup(org_id), key)
-    platform.registry.set_keys(org_id, accepted, [accepted], key_mode="customer")
+    put_on_customer_key(platform, org_id, key)
     stack.customer_kms().enable_key_rotation(KeyId=key)
 
     rotate(stack, org_id, onDemand=True)

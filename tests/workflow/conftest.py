@@ -27,19 +27,17 @@ def workflow(stack: Any) -> Any:
 
 def migrate(stack: Any, org_id: str, timeout: float = 120, **detail: Any) -> dict[str, Any]:
     """Request a migration through the control plane and wait for its execution to end."""
+    request = {"organizationId": org_id, "cacheDrainSeconds": 0, **detail}
+    return send_and_wait(stack, "migration-requested", request, timeout)
+
+
+def send_and_wait(
+    stack: Any, detail_type: str, detail: dict[str, Any], timeout: float = 120
+) -> dict[str, Any]:
+    """Send a control-plane event that starts a re-key and wait for that execution to end."""
     from orgkms.models import control_plane_entry
 
-    before = executions(stack)
-    request = {"organizationId": org_id, "cacheDrainSeconds": 0, **detail}
-    stack.put_events([control_plane_entry("migration-requested", request)])
+    before = stack.executions()
+    stack.put_events([control_plane_entry(detail_type, detail)])
     stack.deliver()
-    return wait_for_execution(stack, before, timeout)
-
-
-def wait_for_execution(stack: Any, before: set[str], timeout: float = 120) -> dict[str, Any]:
-    """Wait for the one execution started since ``before`` was listed to end."""
     return dict(stack.wait_for_execution(before, timeout))
-
-
-def executions(stack: Any) -> set[str]:
-    return set(stack.executions())

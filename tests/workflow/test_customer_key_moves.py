@@ -5,8 +5,8 @@ import io
 from typing import Any
 
 from orgkms.models import control_plane_entry
-from tests.functional.test_customer_keys import customer_key
-from tests.workflow.conftest import executions, wait_for_execution
+from tests.functional.test_customer_keys import customer_key, put_on_customer_key
+from tests.workflow.conftest import send_and_wait
 from tests.workflow.test_migration import read_all, seed
 
 
@@ -18,13 +18,8 @@ def test_byok_moves_every_object_onto_the_customers_key(
     old_key = platform.lookup(org).encrypt_key_arn
     key = customer_key(workflow, org)
     results = workflow.listen(new_org("byok"), ["byok-accepted", "byok-rejected"])
-    before = executions(workflow)
 
-    workflow.put_events(
-        [control_plane_entry("byok-requested", {"organizationId": org, "keyArn": key})]
-    )
-    workflow.deliver()
-    execution = wait_for_execution(workflow, before)
+    execution = send_and_wait(workflow, "byok-requested", {"organizationId": org, "keyArn": key})
 
     assert execution["status"] == "SUCCEEDED", execution.get("result")
     record = platform.lookup(org)
@@ -55,12 +50,10 @@ def test_a_customer_revoking_after_byok_locks_the_platform_out(
     org = create_org()
     platform.store.put(org, "doc", "a.txt", io.BytesIO(b"customer data"), 13)
     key = customer_key(workflow, org)
-    before = executions(workflow)
-    workflow.put_events(
-        [control_plane_entry("byok-requested", {"organizationId": org, "keyArn": key})]
+    assert (
+        send_and_wait(workflow, "byok-requested", {"organizationId": org, "keyArn": key})["status"]
+        == "SUCCEEDED"
     )
-    workflow.deliver()
-    assert wait_for_execution(workflow, before)["status"] == "SUCCEEDED"
 
     workflow.customer_kms().disable_key(KeyId=key)
     platform.envelope.flush(org)
@@ -78,13 +71,10 @@ def test_a_compromised_org_key_is_replaced_re_keyed_and_retired(
     data = seed(platform, workflow, org)
     compromised = platform.lookup(org).encrypt_key_arn
     started = workflow.listen(new_org("compromise"), ["key-compromise-started"])
-    before = executions(workflow)
 
-    workflow.put_events(
-        [control_plane_entry("key-compromised", {"organizationId": org, "reason": "leaked"})]
+    execution = send_and_wait(
+        workflow, "key-compromised", {"organizationId": org, "reason": "leaked"}
     )
-    workflow.deliver()
-    execution = wait_for_execution(workflow, before)
 
     assert execution["status"] == "SUCCEEDED", execution.get("result")
     assert [e["detail-type"] for e in started()] == ["key-compromise-started"]
@@ -107,12 +97,9 @@ def test_a_compromise_that_keeps_old_versions_still_disables_the_key_at_once(
     org = create_org()
     platform.store.put(org, "doc", "a.txt", io.BytesIO(b"v1"), 2)
     compromised = platform.lookup(org).encrypt_key_arn
-    before = executions(workflow)
     detail = {"organizationId": org, "noncurrentVersions": "report"}
 
-    workflow.put_events([control_plane_entry("key-compromised", detail)])
-    workflow.deliver()
-    execution = wait_for_execution(workflow, before)
+    execution = send_and_wait(workflow, "key-compromised", detail)
 
     assert execution["status"] == "SUCCEEDED", execution.get("result")
     state = workflow.client("kms").describe_key(KeyId=compromised)["KeyMetadata"]["KeyState"]
@@ -122,12 +109,9 @@ def test_a_compromise_that_keeps_old_versions_still_disables_the_key_at_once(
 def test_a_compromise_of_a_customers_key_is_left_to_the_customer(
     workflow: Any, platform: Any, create_org: Any, new_org: Any
 ) -> None:
-    from orgkms.lifecycle import customer_key_service
-
     org = create_org()
     key = customer_key(workflow, org)
-    accepted = customer_key_service(platform).accept_key(platform.lookup(org), key)
-    platform.registry.set_keys(org, accepted, [accepted], key_mode="customer")
+    put_on_customer_key(platform, org, key)
     failed = workflow.listen(new_org("refused"), ["migration-failed"])
 
     workflow.put_events([control_plane_entry("key-compromised", {"organizationId": org})])
@@ -145,11 +129,8 @@ def test_rotation_with_rekey_moves_the_data_onto_a_new_org_key(
     org = create_org()
     platform.store.put(org, "doc", "a.txt", io.BytesIO(b"old material"), 12)
     old = platform.lookup(org).encrypt_key_arn
-    before = executions(workflow)
 
-    workflow.put_events([control_plane_entry("rotate-due", {"organizationId": org, "rekey": True})])
-    workflow.deliver()
-    execution = wait_for_execution(workflow, before)
+    execution = send_and_wait(workflow, "rotate-due", {"organizationId": org, "rekey": True})
 
     assert execution["status"] == "SUCCEEDED", execution.get("result")
     record = platform.lookup(org)
