@@ -23,6 +23,7 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,23 +114,30 @@ def measure(envelope: Any, size: int) -> dict[str, Any]:
     """Stream ``size`` bytes through and back; RSS baseline, peak and growth in KiB."""
     with tempfile.TemporaryDirectory(prefix="orgkms-bench-") as folder:
         _stream_both_ways(envelope, 4 * MIB, folder)  # warm-up: clients, data key, imports
-        gc.collect()
-        exact = _reset_peak()
-        baseline = _status_kib("VmRSS")
-        sampler = RssSampler()
-        sampler.start()
-        start = time.perf_counter()
-        _stream_both_ways(envelope, size, folder)
-        seconds = time.perf_counter() - start
-        sampled = sampler.stop()
+        _, result = measure_rss(lambda: _stream_both_ways(envelope, size, folder))
+    return {"bytes": size, **result}
+
+
+def measure_rss(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
+    """Run ``fn`` once; its RSS baseline, peak, growth and what stays after, in KiB."""
+    gc.collect()
+    exact = _reset_peak()
+    baseline = _status_kib("VmRSS")
+    sampler = RssSampler()
+    sampler.start()
+    start = time.perf_counter()
+    value = fn()
+    seconds = time.perf_counter() - start
+    sampled = sampler.stop()
     peak = max(sampled, _status_kib("VmHWM")) if exact else sampled
-    return {
-        "bytes": size,
+    gc.collect()
+    return value, {
         "seconds": seconds,
         "baseline_kib": baseline,
         "peak_kib": peak,
         "sampled_peak_kib": sampled,
         "growth_kib": peak - baseline,
+        "kept_kib": _status_kib("VmRSS") - baseline,
         "method": "VmHWM after reset" if exact else "VmRSS sampled every 5 ms",
     }
 

@@ -49,7 +49,6 @@ exactly).
 
 import argparse
 import contextlib
-import gc
 import io
 import json
 import logging
@@ -57,7 +56,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +76,7 @@ from benchlib import (
     random_records,
     run_child,
 )
-from memory import RssSampler, _reset_peak, _status_kib
+from memory import measure_rss
 from moto.s3.models import S3Backend
 
 from orgkms.envelope import ALGORITHM, FRAME_LENGTH
@@ -453,30 +452,6 @@ def _run_child(mode: str, size: int) -> dict[str, Any]:
 # ----------------------------------------------------------------- the children
 
 
-def _measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
-    """Run ``fn`` once; its RSS baseline, peak, growth and what stays after, in KiB."""
-    gc.collect()
-    exact = _reset_peak()
-    baseline = _status_kib("VmRSS")
-    sampler = RssSampler()
-    sampler.start()
-    start = time.perf_counter()
-    value = fn()
-    seconds = time.perf_counter() - start
-    sampled = sampler.stop()
-    peak = max(sampled, _status_kib("VmHWM")) if exact else sampled
-    gc.collect()
-    return value, {
-        "seconds": seconds,
-        "baseline_kib": baseline,
-        "peak_kib": peak,
-        "sampled_peak_kib": sampled,
-        "growth_kib": peak - baseline,
-        "kept_kib": _status_kib("VmRSS") - baseline,
-        "method": "VmHWM after reset" if exact else "VmRSS sampled every 5 ms",
-    }
-
-
 def _lazy(size: int) -> GeneratorReader:
     """``size`` bytes made lazily from one random 1 MiB block: never all in memory."""
     return GeneratorReader(pattern_chunks(size, os.urandom(MIB)))
@@ -491,7 +466,7 @@ def _child_workflow(stack: Any, size: int, phases: "Phases") -> dict[str, Any]:
     if migrate(stack, ORG_WARM)["status"] != "SUCCEEDED":
         raise RuntimeError("the warm-up migration failed")
     phases.mark("warm-up")
-    execution, result = _measure(lambda: migrate(stack, ORG_BIG))
+    execution, result = measure_rss(lambda: migrate(stack, ORG_BIG))
     phases.mark("measured")
     if execution["status"] != "SUCCEEDED":
         raise RuntimeError(f"the big object's migration ended {execution['status']}")
@@ -517,7 +492,7 @@ def _child_emulator(stack: Any, size: int, phases: "Phases") -> dict[str, Any]:
     phases.mark("seed")
     _replay(s3, bucket, warm, 12 * MIB)
     phases.mark("warm-up")
-    _, result = _measure(lambda: _replay(s3, bucket, big, size))
+    _, result = measure_rss(lambda: _replay(s3, bucket, big, size))
     phases.mark("measured")
     # Where the emulator's memory goes, one call at a time (the object has 2 versions by now).
     calls = {
@@ -525,7 +500,7 @@ def _child_emulator(stack: Any, size: int, phases: "Phases") -> dict[str, Any]:
         "GetObject": lambda: _drain(s3.get_object(Bucket=bucket, Key=big)["Body"]),
         "multipart upload": lambda: _multipart_put(s3, bucket, big, size),
     }
-    by_call = {name: _measure(fn)[1]["growth_kib"] for name, fn in calls.items()}
+    by_call = {name: measure_rss(fn)[1]["growth_kib"] for name, fn in calls.items()}
     phases.mark("per call")
     return {**result, "bytes": size, "growth_by_call_kib": by_call}
 

@@ -680,30 +680,23 @@ class MigrationService:
         purpose: str = "rekey",
         earlier_claims: tuple[str, ...] = (),
     ) -> str:
+        """The key a migration without ``targetKeyArn`` moves onto: a new org key for a
+        compromise or a rotation, else the shared-mode org's own key (made now, or resumed)."""
         if purpose in ("compromise", "rotation"):
             if record.key_mode == "customer":
                 raise MigrationRefused(
                     f"organization {record.org_id!r} uses its customer's key: the customer "
                     "replaces it and sends byok-requested with the new key"
                 )
-            return self._keys.create_migration_target(
-                record.org_id,
-                record.region,
-                record.owner_principal_arn or None,
-                execution,
-                earlier_claims,
-            )
-        if (
-            record.key_mode == "shared"
-            and record.encrypt_key_arn != self._config.shared_key_arn
-            and self._keys.owns(record.encrypt_key_arn, record.org_id)
-        ):
-            return record.encrypt_key_arn  # an earlier run got this far: resume onto its key
-        if record.key_mode != "shared":
+        elif record.key_mode != "shared":
             raise MigrationRefused(
                 f"organization {record.org_id!r} already has its own key; give targetKeyArn "
                 "to re-key it onto another"
             )
+        elif record.encrypt_key_arn != self._config.shared_key_arn and self._keys.owns(
+            record.encrypt_key_arn, record.org_id
+        ):
+            return record.encrypt_key_arn  # an earlier run got this far: resume onto its key
         return self._keys.create_migration_target(
             record.org_id,
             record.region,
